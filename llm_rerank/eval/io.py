@@ -1,0 +1,136 @@
+"""Reading reranking inputs and writing rankings.
+
+Two JSONL input shapes are read, one object a line:
+RankGPT rows ``{"query", "hits": [{"content", "docid", "qid", ...}]}`` and
+``{"query_id", "query", "candidates": [{"id", "text", ...}]}``.
+
+>>> import io
+>>> rows = io.StringIO('{"query_id": "q1", "query": "x", "candidates": [{"id": "d", "text": "t"}]}\\n')
+>>> [(r.query_id, r.documents[0].id) for r in read_requests(rows)]
+[('q1', 'd')]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from ..errors import InvalidInput
+from ..models import Document, RankedResults
+
+RunFormat = Literal["jsonl", "trec"]
+
+
+@dataclass
+class RerankRequest:
+    """One query to rerank: its id, text and candidate documents (in first-stage order)."""
+
+    query_id: str
+    query: str
+    documents: list[Document]
+
+
+def _candidate(raw: object, where: str, text_key: str, id_key: str) -> Document:
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where}: a candidate must be an object, got {type(raw).__name__}")
+    if not isinstance(raw.get(text_key), str):
+        raise InvalidInput(f"{where}: a candidate has no string {text_key!r}")
+    if raw.get(id_key) is None:
+        raise InvalidInput(f"{where}: a candidate has no {id_key!r}")
+    metadata = {k: v for k, v in raw.items() if k not in (text_key, id_key)}
+    return Document(text=raw[text_key], id=str(raw[id_key]), metadata=metadata)
+
+
+def parse_request(row: object, where: str) -> RerankRequest:
+    """One input row, in either JSONL shape, as a ``RerankRequest``."""
+    if not isinstance(row, dict):
+        raise InvalidInput(f"{where}: expected a JSON object, got {type(row).__name__}")
+    query = row.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput(f"{where}: missing or empty 'query'")
+    if "hits" in row:
+        hits = row["hits"]
+        if not isinstance(hits, list):
+            raise InvalidInput(f"{where}: 'hits' must be a list")
+        docs = [_candidate(h, where, "content", "docid") for h in hits]
+        qid = row.get("query_id") or (hits[0].get("qid") if hits else None)
+    elif "candidates" in row:
+        candidates = row["candidates"]
+        if not isinstance(candidates, list):
+            raise InvalidInput(f"{where}: 'candidates' must be a list")
+        docs = [_candidate(c, where, "text", "id") for c in candidates]
+        qid = row.get("query_id")
+    else:
+        raise InvalidInput(f"{where}: a row needs 'hits' (RankGPT) or 'candidates'")
+    if qid is None:
+        raise InvalidInput(f"{where}: no query id ('query_id', or 'qid' on the hits)")
+    if not docs:
+        raise InvalidInput(f"{where}: no candidates")
+    return RerankRequest(query_id=str(qid), query=query, documents=docs)
+
+
+def read_requests(source: str | Path | IO[str]) -> list[RerankRequest]:
+    """Read every row of a reranking input file (path or open text stream)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidInput(f"input file not found: {path}")
+        with path.open(encoding="utf-8") as stream:
+            return read_requests(stream)
+    name = getattr(source, "name", "<input>")
+    requests = []
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
+        requests.append(parse_request(row, where))
+    if not requests:
+        raise InvalidInput(f"{name}: no rows")
+    return requests
+
+
+def results_to_jsonl(query_id: str, results: RankedResults) -> dict[str, Any]:
+    """One output JSONL row: the query, the ranked candidates and the usage."""
+    return {
+        "query_id": query_id,
+        "query": results.query,
+        "strategy": results.strategy,
+        "model": results.model,
+        "candidates": [
+            {"id": r.document.id, "rank": r.rank, "index": r.index, "score": r.score,
+             "text": r.document.text}
+            for r in results
+        ],
+        "usage": results.usage.model_dump(),
+        "errors": results.errors,
+    }
+
+
+def trec_lines(query_id: str, results: RankedResults, tag: str) -> Iterator[str]:
+    """TREC run lines ``qid Q0 docid rank score tag``.
+
+    The score column is ``N - rank + 1``: evaluation tools sort by score, and strategy
+    scores may tie, so this keeps our order exactly (JSONL output keeps the real scores).
+    """
+    count = len(results)
+    for r in results:
+        doc_id = r.document.id if r.document.id is not None else str(r.index)
+        yield f"{query_id} Q0 {doc_id} {r.rank} {count - r.rank + 1} {tag}"
+
+
+def write_results(
+    stream: IO[str], items: Iterable[tuple[str, RankedResults]], fmt: RunFormat, tag: str
+) -> None:
+    """Write ``(query_id, results)`` pairs as JSONL or a TREC run."""
+    for query_id, results in items:
+        if fmt == "trec":
+            stream.writelines(line + "\n" for line in trec_lines(query_id, results, tag))
+        else:
+            stream.write(json.dumps(results_to_jsonl(query_id, results), ensure_ascii=False) + "\n")

@@ -1,0 +1,124 @@
+"""Public data models: what goes into a reranker and what comes out.
+
+>>> doc = Document.coerce({"text": "Paris is the capital of France.", "id": "d1"})
+>>> doc.id, doc.text[:5]
+('d1', 'Paris')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, overload
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import InvalidInput
+
+OnError = Literal["raise", "keep_order"]
+
+
+class Document(BaseModel):
+    """A candidate passage: its text, an optional id and free metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: object, position: int = 0) -> Document:
+        """Turn a ``str``, ``Document`` or ``{"text", "id", ...}`` mapping into a ``Document``.
+
+        Extra keys of a mapping go into ``metadata``; anything else raises ``InvalidInput``.
+        """
+        if isinstance(value, Document):
+            return value
+        if isinstance(value, str):
+            return cls(text=value)
+        if isinstance(value, Mapping):
+            if "text" not in value:
+                raise InvalidInput(f"document {position} is a mapping without a 'text' key")
+            text, doc_id = value["text"], value.get("id")
+            if not isinstance(text, str):
+                raise InvalidInput(
+                    f"document {position} has text of type {type(text).__name__}, expected str"
+                )
+            if doc_id is not None and not isinstance(doc_id, (str, int)):
+                raise InvalidInput(
+                    f"document {position} has id of type {type(doc_id).__name__}, "
+                    "expected str or int"
+                )
+            extra = {k: v for k, v in value.items() if k not in ("text", "id", "metadata")}
+            metadata = {**dict(value.get("metadata") or {}), **extra}
+            return cls(
+                text=text, id=None if doc_id is None else str(doc_id), metadata=metadata
+            )
+        raise InvalidInput(
+            f"document {position} is of type {type(value).__name__}; "
+            "expected str, Document or a mapping with 'text'"
+        )
+
+
+class Usage(BaseModel):
+    """What a ranking cost: LLM calls made, cache hits, tokens, dollars, retries, time.
+
+    Tokens and cost count real calls only; a cache hit costs nothing.
+    """
+
+    llm_calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0
+    parse_failures: int = 0
+    latency_s: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
+
+
+class RankedResult(BaseModel):
+    """One document in a ranking: ``rank`` is 1-based, ``index`` its position in the input."""
+
+    document: Document
+    index: int
+    rank: int
+    score: float | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RankedResults(BaseModel):
+    """A ranking, best first: iterable, indexable, with ``top(n)`` and the run's ``usage``.
+
+    ``errors`` lists the LLM failures that ``on_error="keep_order"`` absorbed.
+    """
+
+    query: str
+    results: list[RankedResult]
+    strategy: str
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    errors: list[str] = Field(default_factory=list)
+
+    def __iter__(self) -> Iterator[RankedResult]:  # type: ignore[override]
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @overload
+    def __getitem__(self, item: int) -> RankedResult: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[RankedResult]: ...
+    def __getitem__(self, item: int | slice) -> RankedResult | list[RankedResult]:
+        return self.results[item]
+
+    def top(self, n: int) -> list[RankedResult]:
+        """The best ``n`` results."""
+        return self.results[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole ranking."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,106 @@
+"""Prompt templates: Jinja files under ``prompts/`` rendered into chat messages.
+
+A template defines one Jinja block per chat role, in this order: ``system`` (optional),
+``user`` and ``assistant`` (optional, a prefill). A template without blocks renders as one
+user message. Templates render in a sandbox with ``StrictUndefined``; variables such as
+document text are data and are never evaluated as template code.
+
+>>> tpl = PromptTemplate.load("listwise/rankgpt")
+>>> msgs = tpl.render(query="q", passages=[{"id": 1, "text": "a"}])
+>>> [m["role"] for m in msgs]
+['system', 'user']
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import TemplateError
+
+Message = dict[str, str]
+ROLES = ("system", "user", "assistant")
+
+
+def prompts_dir() -> Path:
+    """Where the bundled templates live: inside the wheel, or the repository's ``prompts/``."""
+    packaged = Path(__file__).parent / "prompts"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+
+
+def list_templates() -> list[str]:
+    """Names of the bundled templates, e.g. ``listwise/rankgpt``."""
+    root = prompts_dir()
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.j2"))
+
+
+@cache
+def _environment(root: str) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(root),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+
+
+class PromptTemplate:
+    """A loaded template that renders variables into chat messages."""
+
+    def __init__(self, template: jinja2.Template, name: str) -> None:
+        self.name = name
+        self._template = template
+        self._roles = [role for role in ROLES if role in template.blocks]
+        if "assistant" in self._roles and "user" not in self._roles:
+            raise TemplateError(f"template {name!r} has an assistant block but no user block")
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> PromptTemplate:
+        """Load a bundled template by name (``"listwise/rankgpt"``) or a user file by path."""
+        path = Path(name_or_path)
+        if path.suffix == ".j2" or path.is_file():
+            if not path.is_file():
+                raise TemplateError(f"template file not found: {path}")
+            root, file_name = str(path.resolve().parent), path.name
+        else:
+            root, file_name = str(prompts_dir()), f"{name_or_path}.j2"
+            if not (prompts_dir() / file_name).is_file():
+                known = ", ".join(list_templates())
+                raise TemplateError(f"unknown template {name_or_path!r}; bundled: {known}")
+        try:
+            template = _environment(root).get_template(file_name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template {name_or_path}: line {exc.lineno}: {exc.message}") from exc
+        return cls(template, str(name_or_path))
+
+    @property
+    def source_path(self) -> str | None:
+        """The file the template was loaded from."""
+        return self._template.filename
+
+    def render(self, **variables: Any) -> list[Message]:
+        """Render to chat messages; a missing variable raises ``TemplateError``."""
+        try:
+            if not self._roles:
+                return [{"role": "user", "content": self._template.render(**variables).strip()}]
+            context = self._template.new_context(variables)
+            return [
+                {"role": role, "content": "".join(self._template.blocks[role](context)).strip()}
+                for role in self._roles
+            ]
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {self.name!r}: {exc}") from exc
+
+
+def truncate_words(text: str, max_words: int | None) -> str:
+    """Collapse white space and keep the first ``max_words`` words (all when ``None``).
+
+    >>> truncate_words("a  b\\nc d", 3)
+    'a b c'
+    """
+    words = text.split()
+    return " ".join(words if max_words is None else words[:max_words])

@@ -1,0 +1,1 @@
+"""The LLM reranking strategies, one module each."""

@@ -1,0 +1,133 @@
+"""An in-process fake LLM at the LiteLLM boundary: a custom provider answered by a function.
+
+Requests go through the real ``litellm.acompletion`` path (provider ``fake/``), so caching,
+retries and usage are exercised exactly as with a hosted model.
+
+>>> from llm_rerank import ListwiseReranker
+>>> with fake_llm(lambda messages: "[2] > [1]") as fake:
+...     results = ListwiseReranker(fake.model, cache=False).rank("q", ["a", "b"])
+>>> [r.document.text for r in results], fake.calls
+(['b', 'a'], 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..llm import import_litellm
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class FakeAnswer:
+    """A scripted answer; ``logprobs`` holds each answer token's top alternatives."""
+
+    text: str
+    logprobs: list[dict[str, float]] | None = None
+
+
+Responder = Callable[[Messages], "str | FakeAnswer"]
+
+
+@dataclass
+class FakeLLM:
+    """One fake model: ``respond(messages)`` returns the answer text, a ``FakeAnswer``, or
+    raises (e.g. ``litellm.RateLimitError``) to simulate failures. ``latency`` is seconds."""
+
+    model: str
+    respond: Responder
+    latency: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    async def answer(self, messages: Messages, params: dict[str, Any]) -> Any:
+        from litellm.types.utils import (
+            ChatCompletionTokenLogprob,
+            ChoiceLogprobs,
+            Choices,
+            Message,
+            ModelResponse,
+            TopLogprob,
+            Usage,
+        )
+
+        self.requests.append({"messages": messages, "params": params})
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            result = self.respond(messages)
+        finally:
+            self.in_flight -= 1
+        answer = result if isinstance(result, FakeAnswer) else FakeAnswer(str(result))
+        logprobs = None
+        if answer.logprobs is not None:
+            logprobs = ChoiceLogprobs(content=[
+                ChatCompletionTokenLogprob(
+                    token=max(top, key=top.__getitem__), logprob=max(top.values()), bytes=None,
+                    top_logprobs=[TopLogprob(token=t, logprob=lp, bytes=None)
+                                  for t, lp in top.items()],
+                )
+                for top in answer.logprobs
+            ])
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        completion_tokens = len(answer.text.split())
+        return ModelResponse(
+            model=self.model,
+            choices=[Choices(index=0, finish_reason="stop", logprobs=logprobs,
+                             message=Message(role="assistant", content=answer.text))],
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                        total_tokens=prompt_tokens + completion_tokens),
+        )
+
+
+_FAKES: dict[str, FakeLLM] = {}
+_names = itertools.count()
+
+
+def _install_provider() -> None:
+    litellm = import_litellm()
+    if any(p.get("provider") == "fake" for p in litellm.custom_provider_map):
+        return
+    from litellm.llms.custom_llm import CustomLLM
+
+    class FakeProvider(CustomLLM):  # type: ignore[misc]
+        async def acompletion(self, model: str, messages: Messages, *args: Any,
+                              **kwargs: Any) -> Any:
+            name = model.split("/", 1)[-1]
+            if name not in _FAKES:
+                raise ValueError(f"no fake model {name!r} is registered")
+            return await _FAKES[name].answer(messages, kwargs.get("optional_params", {}))
+
+        def completion(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError("the fake provider answers async calls only")
+
+    litellm.custom_provider_map = [
+        *litellm.custom_provider_map, {"provider": "fake", "custom_handler": FakeProvider()}
+    ]
+    litellm.utils.custom_llm_setup()
+
+
+@contextmanager
+def fake_llm(respond: Responder, latency: float = 0.0) -> Iterator[FakeLLM]:
+    """Register a fake model for the ``with`` block; use ``fake.model`` as the model string."""
+    _install_provider()
+    name = f"model-{next(_names)}"
+    fake = FakeLLM(model=f"fake/{name}", respond=respond, latency=latency)
+    _FAKES[name] = fake
+    try:
+        yield fake
+    finally:
+        del _FAKES[name]
