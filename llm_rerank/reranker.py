@@ -261,6 +261,10 @@ class LLMReranker(Reranker):
 
 _REGISTRY: dict[str, str] = {
     "listwise": "llm_rerank.strategies.listwise:ListwiseReranker",
+    "pairwise": "llm_rerank.strategies.pairwise:PairwiseReranker",
+    "pointwise": "llm_rerank.strategies.pointwise:PointwiseReranker",
+    "setwise": "llm_rerank.strategies.setwise:SetwiseReranker",
+    "cross-encoder": "llm_rerank.cross_encoder:CrossEncoderReranker",
 }
 
 

