@@ -109,6 +109,10 @@ class Backoff:
 @cache
 def context_window(model: str) -> int | None:
     """The model's input-token limit when LiteLLM knows it, else ``None``."""
+    if model.startswith("local/"):
+        from .local import register_local_provider
+
+        register_local_provider()  # registers the embedded model's window with LiteLLM
     try:
         info = import_litellm().get_model_info(model)
     except Exception:

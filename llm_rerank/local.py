@@ -282,7 +282,7 @@ def register_local_provider() -> None:
     with _register_lock:
         if _registered:
             return
-        litellm = import_litellm()
+        litellm: Any = import_litellm()
         from litellm.llms.custom_llm import CustomLLM
 
         class LocalProvider(CustomLLM):  # type: ignore[misc]

@@ -99,7 +99,7 @@ def test_run_from_rankings_preserves_order_and_rejects_duplicates() -> None:
     ('{"query_id": "q1", "candidates": [{"text": "t"}]}\n', r"run.txt:1: a candidate has no 'id'"),
     ('{"query_id": "q", "candidates": [{"id": "a"}]}\n{"query_id": "q", "candidates": []}\n',
      r"run.txt:2: query 'q' appears on two rows"),
-    ("[1, 2]\n", r"run.txt:1: expected a JSON object"),
+    ('{"query_id": "q", "candidates": []}\n[1, 2]\n', r"run.txt:2: expected a JSON object"),
 ])
 def test_malformed_runs_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "run.txt"
@@ -164,14 +164,14 @@ def test_load_noveleval_from_small_copy(tmp_path: Path) -> None:
     assert qrels["b"] == {"b-0": 2, "b-1": 0}
     assert load_noveleval(folder)[0] == requests  # the data set folder itself works too
     (folder / "qrels.txt").write_text("a 0 zz 1\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="not in corpus.tsv"):
+    with pytest.raises(InvalidInput, match=r"not in corpus\.tsv"):
         load_noveleval(tmp_path)
 
 
 def test_loaders_report_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="bm25_dl19_top100.jsonl"):
+    with pytest.raises(InvalidInput, match=r"bm25_dl19_top100\.jsonl"):
         load_trec_dl19(tmp_path)
-    with pytest.raises(InvalidInput, match="corpus.tsv"):
+    with pytest.raises(InvalidInput, match=r"corpus\.tsv"):
         load_noveleval(tmp_path)
 
 

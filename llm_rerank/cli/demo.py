@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     total = Usage()
     before_scores, after_scores = [], []
-    for request, results in zip(requests, rankings):
+    for request, results in zip(requests, rankings, strict=True):
         judgments = qrels.get(request.query_id, {})
         first_stage = [doc.id or "" for doc in request.documents]
         reranked = [r.document.id or "" for r in results]
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         width = len(cell("x", "x" * TEXT_WIDTH)) + 4
         print(f"\n[{request.query_id}] {request.query}")
         print(f"  {'#':>2}  {'first stage (grade) text':<{width}}reranked")
-        for rank, (doc, result) in enumerate(zip(request.documents, results), start=1):
+        for rank, (doc, result) in enumerate(zip(request.documents, results, strict=True), start=1):
             left = cell(doc.id or "", doc.text)
             right = cell(result.document.id or "", result.document.text)
             print(f"  {rank:>2}  {left:<{width}}{right}")

@@ -36,7 +36,8 @@ def format_table(report: Any, per_query: bool) -> str:
     header = ["query", *report.metrics]
     rows = [[qid, *(f"{values[m]:.4f}" for m in report.metrics)]
             for qid, values in report.per_query.items()] if per_query else []
-    rows.append([f"mean ({report.num_queries})", *(f"{report.mean[m]:.4f}" for m in report.metrics)])
+    mean = [f"{report.mean[m]:.4f}" for m in report.metrics]
+    rows.append([f"mean ({report.num_queries})", *mean])
     widths = [max(len(row[col]) for row in [header, *rows]) for col in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[0]) if col == 0 else cell.rjust(widths[col])
                        for col, cell in enumerate(row)) for row in [header, *rows]]

@@ -71,7 +71,8 @@ def _read_tsv(path: Path) -> list[tuple[str, str]]:
             if not row:
                 continue
             if len(row) != 2:
-                raise InvalidInput(f"{path}:{number}: expected 2 tab-separated fields, got {len(row)}")
+                raise InvalidInput(
+                    f"{path}:{number}: expected 2 tab-separated fields, got {len(row)}")
             rows.append((row[0], row[1]))
     return rows
 
@@ -81,7 +82,8 @@ def load_noveleval(data_dir: str | Path | None = None) -> tuple[list[RerankReque
 
     The files carry no first-stage ranking, so each query's candidates are the documents
     judged for it in the qrels, in ``corpus.tsv`` order. Queries come in ``queries.tsv``
-    order; a query without judgments is left out. ``data_dir`` is the data folder (or its ``noveleval`` subfolder).
+    order; a query without judgments is left out. ``data_dir`` is the data folder (or its
+    ``noveleval`` subfolder).
     """
     folder = _dataset_dir(data_dir, "noveleval")
     corpus = _read_tsv(folder / "corpus.tsv")
@@ -92,7 +94,8 @@ def load_noveleval(data_dir: str | Path | None = None) -> tuple[list[RerankReque
         judged = qrels.get(qid, {})
         missing = [doc_id for doc_id in judged if doc_id not in texts]
         if missing:
-            raise InvalidInput(f"{folder}: query {qid}: judged documents not in corpus.tsv: {missing}")
+            raise InvalidInput(
+                f"{folder}: query {qid}: judged documents not in corpus.tsv: {missing}")
         documents = [Document(text=text, id=doc_id) for doc_id, text in corpus if doc_id in judged]
         if documents:
             requests.append(RerankRequest(query_id=qid, query=query, documents=documents))

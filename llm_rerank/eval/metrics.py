@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
 from .trec import ranking
 
+T = TypeVar("T")
 MetricKind = Literal["ndcg", "mrr", "recall", "map", "p"]
 
 _ALIASES: dict[str, MetricKind] = {
@@ -38,7 +39,9 @@ _ALIASES: dict[str, MetricKind] = {
     "p": "p", "precision": "p",
 }
 _METRIC_PATTERN = re.compile(r"^([a-z_]+?)(?:[@_.](\d+))?$")
-KNOWN_METRICS = "ndcg@K, mrr@K, recall@K, map (or map@K), p@K (trec_eval names like ndcg_cut_10, P_5 too)"
+KNOWN_METRICS = (
+    "ndcg@K, mrr@K, recall@K, map (or map@K), p@K (trec_eval names like ndcg_cut_10, P_5 too)"
+)
 
 
 class Metric(BaseModel):
@@ -60,7 +63,7 @@ class Metric(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> Metric:
-        """``"ndcg@10"``, ``"ndcg_cut_10"``, ``"mrr@10"``, ``"recall@20"``, ``"map"``, ``"P@5"``..."""
+        """Parse ``"ndcg@10"``, ``"ndcg_cut_10"``, ``"mrr@10"``, ``"recall@20"``, ``"map"``..."""
         match = _METRIC_PATTERN.match(text.strip().lower())
         kind = _ALIASES.get(match.group(1)) if match else None
         if match is None or kind is None:
@@ -79,8 +82,8 @@ class Metric(BaseModel):
         return _BINARY[self.kind](ranked, judgments, self.k, relevance_level)
 
 
-def _cut(ranked: Sequence[str], k: int | None) -> Sequence[str]:
-    return ranked if k is None else ranked[:k]
+def _cut(items: Sequence[T], k: int | None) -> Sequence[T]:
+    return items if k is None else items[:k]
 
 
 def _relevant(judgments: Mapping[str, int], relevance_level: int) -> set[str]:

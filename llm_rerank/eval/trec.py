@@ -184,7 +184,9 @@ def _format_score(score: float) -> str:
     return str(int(score)) if score.is_integer() and abs(score) < 1e15 else repr(score)
 
 
-def write_run(target: Source, run: Mapping[str, Mapping[str, float]], tag: str = "llm_rerank") -> None:
+def write_run(
+    target: Source, run: Mapping[str, Mapping[str, float]], tag: str = "llm_rerank"
+) -> None:
     """Write a TREC run (``qid Q0 docid rank score tag``), each query in ``ranking`` order."""
     if not tag or any(ch.isspace() for ch in tag):
         raise InvalidInput(f"run tag {tag!r} must be non-empty and contain no whitespace")

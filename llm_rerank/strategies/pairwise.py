@@ -58,7 +58,7 @@ class PairwiseReranker(LLMReranker):
         self,
         model: str,
         *,
-        method: Method = "allpair",
+        method: Method = "heapsort",
         k: int = 10,
         both_orders: bool = True,
         **options: Any,
