@@ -18,7 +18,6 @@ import weakref
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -40,13 +39,24 @@ TRANSIENT_ERRORS = (
 )
 
 
-def import_litellm() -> ModuleType:
+def import_litellm() -> Any:
     """Import LiteLLM on first use, with its bundled price table (no download at import)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
     litellm.suppress_debug_info = True
     return litellm
+
+
+def register_provider(name: str, handler: Any) -> None:
+    """Route ``name/...`` models to ``handler``, a LiteLLM ``CustomLLM`` (replacing any
+    handler registered under that name before)."""
+    litellm = import_litellm()
+    litellm.custom_provider_map = [
+        *[p for p in litellm.custom_provider_map if p.get("provider") != name],
+        {"provider": name, "custom_handler": handler},
+    ]
+    litellm.utils.custom_llm_setup()
 
 
 @dataclass

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .llm import import_litellm
+from .llm import import_litellm, register_provider
 
 Messages = list[dict[str, str]]
 
@@ -282,7 +282,6 @@ def register_local_provider() -> None:
     with _register_lock:
         if _registered:
             return
-        litellm: Any = import_litellm()
         from litellm.llms.custom_llm import CustomLLM
 
         class LocalProvider(CustomLLM):  # type: ignore[misc]
@@ -302,10 +301,6 @@ def register_local_provider() -> None:
                     raise _bad_request(model, exc) from exc
                 return to_model_response(model, answer)
 
-        litellm.custom_provider_map = [
-            *[p for p in litellm.custom_provider_map if p.get("provider") != PROVIDER],
-            {"provider": PROVIDER, "custom_handler": LocalProvider()},
-        ]
-        litellm.utils.custom_llm_setup()
+        register_provider(PROVIDER, LocalProvider())
         _register_model_info(BUNDLED_MODEL, BUNDLED_CONTEXT)
         _registered = True

@@ -76,7 +76,8 @@ class Usage(BaseModel):
     latency_s: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
+        return Usage(**{name: getattr(self, name) + getattr(other, name)
+                        for name in Usage.model_fields})
 
 
 class RankedResult(BaseModel):

@@ -74,7 +74,9 @@ class PromptTemplate:
         try:
             template = _environment(root).get_template(file_name)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"template {name_or_path}: line {exc.lineno}: {exc.message}") from exc
+            raise TemplateError(
+                f"template {name_or_path}: line {exc.lineno}: {exc.message}"
+            ) from exc
         return cls(template, str(name_or_path))
 
     @property

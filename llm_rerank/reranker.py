@@ -270,7 +270,9 @@ _REGISTRY: dict[str, str] = {
 
 def register_reranker(name: str, target: str | type[Reranker]) -> None:
     """Add a strategy to the registry, as a class or a lazy ``"module:Class"`` path."""
-    _REGISTRY[name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+    if not isinstance(target, str):
+        target = f"{target.__module__}:{target.__qualname__}"
+    _REGISTRY[name] = target
 
 
 def reranker_names() -> list[str]:

@@ -46,7 +46,8 @@ def test_rerank_both_input_shapes(tmp_path: Path, fmt: str,
     assert status == 0
     if fmt == "trec":
         lines = [line.split() for line in out.read_text().splitlines()]
-        assert [(q, d, r) for q, _, d, r, _, _ in lines[:2]] == [("q1", "a4", "1"), ("q1", "a3", "2")]
+        assert [(q, d, r) for q, _, d, r, _, _ in lines[:2]] == [
+            ("q1", "a4", "1"), ("q1", "a3", "2")]
         assert len(lines) == 8 and lines[-1][2] == "b0"
     else:
         rows = [json.loads(line) for line in out.read_text().splitlines()]

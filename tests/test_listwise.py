@@ -16,7 +16,8 @@ PASSAGE = re.compile(r"^\[(\d+)\] doc-(\d+)", re.MULTILINE)
 
 def perfect_judge(messages: list[dict[str, str]]) -> str:
     """Ranks a window by the number in each 'doc-N' passage, highest first."""
-    found = [(int(label), int(number)) for label, number in PASSAGE.findall(messages[-1]["content"])]
+    prompt = messages[-1]["content"]
+    found = [(int(label), int(number)) for label, number in PASSAGE.findall(prompt)]
     return " > ".join(f"[{label}]" for label, _ in sorted(found, key=lambda p: -p[1]))
 
 
@@ -146,7 +147,8 @@ def test_parser_never_loses_or_duplicates(answer: str, size: int) -> None:
 
 @given(st.integers(1, 60), st.integers(2, 25), st.data())
 @settings(max_examples=60, deadline=None)
-def test_any_answers_any_sizes_keep_every_document(n: int, window: int, data: st.DataObject) -> None:
+def test_any_answers_any_sizes_keep_every_document(n: int, window: int,
+                                                   data: st.DataObject) -> None:
     step = data.draw(st.integers(1, window))
     answers = iter(data.draw(st.lists(st.text(alphabet="[]>0123456789 x", max_size=40),
                                       min_size=60, max_size=60)))

@@ -110,7 +110,7 @@ def test_backoff_honours_retry_after_and_caps() -> None:
     class State:
         attempt_number = 3
 
-        class outcome:  # noqa: N801
+        class outcome:
             @staticmethod
             def exception() -> Exception:
                 return rate_limit("7")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from llm_rerank import Document, InvalidInput, RankedResult, RankedResults, Usage
-from llm_rerank.reranker import Reranker, RankingContext, Scored, validate_inputs
+from llm_rerank.reranker import RankingContext, Reranker, Scored, validate_inputs
 
 
 def test_documents_accept_str_document_and_mapping() -> None:

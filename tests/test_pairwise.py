@@ -87,8 +87,8 @@ async def test_sliding_reuses_comparisons_across_passes() -> None:
 
 async def test_one_order_halves_the_calls() -> None:
     with fake_llm(perfect_judge) as fake:
-        results = await PairwiseReranker(fake.model, both_orders=False, cache=False).arank(
-            "q", docs(GRADES[:8]))
+        reranker = PairwiseReranker(fake.model, method="allpair", both_orders=False, cache=False)
+        results = await reranker.arank("q", docs(GRADES[:8]))
     assert fake.calls == 8 * 7 // 2
     assert [r.index for r in results] == sorted(range(8), key=lambda i: -GRADES[i])
 
@@ -132,7 +132,8 @@ async def test_inconsistent_or_unparsable_answers_are_ties() -> None:
         return answers[(shown["A"], shown["B"])]
 
     with fake_llm(judge) as fake:
-        results = await PairwiseReranker(fake.model, cache=False).arank("q", docs([0, 0, 0]))
+        reranker = PairwiseReranker(fake.model, method="allpair", cache=False)
+        results = await reranker.arank("q", docs([0, 0, 0]))
     assert [(r.index, r.score) for r in results] == [(2, 0.75), (0, 0.5), (1, 0.25)]
     assert results.usage.parse_failures == 1 and fake.calls == 6
 

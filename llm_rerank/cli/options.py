@@ -24,7 +24,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["window_size=20", "method=heapsort"]`` -> ``{"window_size": 20, "method": "heapsort"}``."""
+    """``["window_size=20", "method=heap"]`` -> ``{"window_size": 20, "method": "heap"}``."""
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")

@@ -5,7 +5,8 @@ RankGPT rows ``{"query", "hits": [{"content", "docid", "qid", ...}]}`` and
 ``{"query_id", "query", "candidates": [{"id", "text", ...}]}``.
 
 >>> import io
->>> rows = io.StringIO('{"query_id": "q1", "query": "x", "candidates": [{"id": "d", "text": "t"}]}\\n')
+>>> row = '{"query_id": "q1", "query": "x", "candidates": [{"id": "d", "text": "t"}]}'
+>>> rows = io.StringIO(row + "\\n")
 >>> [(r.query_id, r.documents[0].id) for r in read_requests(rows)]
 [('q1', 'd')]
 """

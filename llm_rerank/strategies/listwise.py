@@ -42,7 +42,9 @@ class ListwiseReranker(LLMReranker):
         if window_size < 2:
             raise InvalidInput(f"window_size must be >= 2, got {window_size}")
         if not 1 <= step <= window_size:
-            raise InvalidInput(f"step must be between 1 and window_size ({window_size}), got {step}")
+            raise InvalidInput(
+                f"step must be between 1 and window_size ({window_size}), got {step}"
+            )
         if passes < 1:
             raise InvalidInput(f"passes must be >= 1, got {passes}")
         self.window_size, self.step, self.passes = window_size, step, passes

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm import import_litellm
+from ..llm import import_litellm, register_provider
 
 Messages = list[dict[str, str]]
 
@@ -114,10 +114,7 @@ def _install_provider() -> None:
         def completion(self, *args: Any, **kwargs: Any) -> Any:
             raise NotImplementedError("the fake provider answers async calls only")
 
-    litellm.custom_provider_map = [
-        *litellm.custom_provider_map, {"provider": "fake", "custom_handler": FakeProvider()}
-    ]
-    litellm.utils.custom_llm_setup()
+    register_provider("fake", FakeProvider())
 
 
 @contextmanager
