@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_rerank import InvalidInput, LLMCallError, SetwiseReranker, get_reranker
-from llm_rerank.strategies.setwise import heap_top_k, parse_passage_choice
+from llm_rerank.parsing import parse_passage_choice
+from llm_rerank.strategies.heap import heap_top_k
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^Passage ([A-Z]): doc (\d+) grade (\d+)", re.MULTILINE)

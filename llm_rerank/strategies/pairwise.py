@@ -35,8 +35,9 @@ from typing import Any, Literal, get_args
 
 from ..errors import InvalidInput
 from ..llm import Completion
+from ..parsing import parse_passage_choice
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
-from .setwise import heap_top_k, parse_passage_choice
+from .heap import heap_top_k
 
 Method = Literal["allpair", "heapsort", "sliding"]
 PAIR_LABELS = ("A", "B")

@@ -9,86 +9,20 @@ ceil(log_c N). In all at most about ``N/(c-1) + k * ceil(log_c N)`` calls (N=20,
 first; the other documents follow in input order.
 
 Score: none (the order is the output); ``score`` is ``None``.
-
->>> import asyncio
->>> async def prefer_larger(candidates):  # position of the largest number
-...     return candidates.index(max(candidates))
->>> asyncio.run(heap_top_k(6, 3, 2, prefer_larger))
-[5, 4, 3, 0, 1, 2]
 """
 
 from __future__ import annotations
 
-import re
 import string
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..errors import InvalidInput
 from ..llm import Completion
-from ..parsing import strip_reasoning
+from ..parsing import parse_passage_choice
 from ..reranker import LLMReranker, RankingContext, Scored
+from .heap import heap_top_k
 
-PickBest = Callable[[list[int]], Awaitable[int]]
 LETTERS = string.ascii_uppercase
-_NAMED = re.compile(r"passage\s*[\"'(\[*]*\s*([a-z])(?![a-z])", re.IGNORECASE)
-_BARE_LETTER = re.compile(r"(?<![A-Za-z])([A-Z])(?![A-Za-z])")
-
-
-def parse_passage_choice(text: str, labels: Sequence[str]) -> int | None:
-    """Position in ``labels`` of the passage an answer names, or ``None``.
-
-    Reads "Passage C", "passage c", "(C)", "C." and chatter around them; the first
-    "Passage X" with a known label wins, else a lone capital letter when only one appears.
-
-    >>> parse_passage_choice("I think **Passage b** is best.", "ABC")
-    1
-    >>> parse_passage_choice("<think>Passage A?</think> The answer is C.", "ABC")
-    2
-    >>> parse_passage_choice("A or C", "ABC") is None
-    True
-    """
-    answer = strip_reasoning(text)
-    for match in _NAMED.finditer(answer):
-        letter = match.group(1).upper()
-        if letter in labels:
-            return labels.index(letter)
-    bare = re.sub(r"[\W_]+", "", answer).upper()
-    if len(bare) == 1 and bare in labels:
-        return labels.index(bare)
-    named = {letter for letter in _BARE_LETTER.findall(answer) if letter in labels}
-    return labels.index(named.pop()) if len(named) == 1 else None
-
-
-async def heap_top_k(size: int, k: int, arity: int, pick_best: PickBest) -> list[int]:
-    """Indices ``0..size-1`` with the best ``k`` first (best first), the rest in input order.
-
-    A heap sort over an ``arity``-ary max-heap. ``pick_best(candidates)`` receives a parent
-    followed by its children and returns the position of the best one; 0 keeps the parent.
-    """
-    heap = list(range(size))
-
-    async def sift_down(node: int, heap_size: int) -> None:
-        while True:
-            children = list(range(arity * node + 1, min(arity * node + arity + 1, heap_size)))
-            if not children:
-                return
-            choice = await pick_best([heap[node]] + [heap[child] for child in children])
-            if not 1 <= choice <= len(children):
-                return
-            child = children[choice - 1]
-            heap[node], heap[child] = heap[child], heap[node]
-            node = child
-
-    for node in reversed(range((size - 2) // arity + 1)):
-        await sift_down(node, size)
-    top = []
-    for end in range(size - 1, size - 1 - min(k, size), -1):
-        heap[0], heap[end] = heap[end], heap[0]
-        top.append(heap[end])
-        await sift_down(0, end)
-    chosen = set(top)
-    return top + [index for index in range(size) if index not in chosen]
 
 
 class SetwiseReranker(LLMReranker):
