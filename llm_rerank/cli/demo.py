@@ -3,6 +3,8 @@
 Reranks 3 multi-part queries (10 first-stage candidates each) with the embedded local
 model (``local/smollm2-135m``, tiny: expect poor quality) or any LiteLLM model, then shows
 each query's first-stage and reranked order, nDCG@10 before and after, and the usage.
+The default strategy is pointwise: the 135M model cannot rank a list (it echoes the input
+order), but its label probabilities still carry some signal.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def register(subparsers: Any) -> None:
                                    description=__doc__)
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                         help=f"a LiteLLM model string (default: {DEFAULT_MODEL}, embedded)")
-    parser.add_argument("-s", "--strategy", default="listwise",
-                        help="pointwise, pairwise, listwise or setwise (default: listwise, "
-                             "one call per query)")
+    parser.add_argument("-s", "--strategy", default="pointwise",
+                        help="pointwise (default, one call per document), listwise (one call "
+                             "per query), pairwise or setwise")
     parser.add_argument("--api-base", help="endpoint URL, e.g. http://localhost:11434")
     parser.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -53,13 +55,19 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
     """Options of the demo's reranker; listwise ranks each query in a single window.
 
     A local model's answers are capped at what a permutation of the window needs
-    (``[10] > [3] > ...``, about 5 tokens an id): a tiny model often rambles instead.
+    (``[10] > [3] > ...``, about 5 tokens an id), and, for listwise, constrained to that
+    shape by a grammar: a tiny model otherwise rambles instead of ranking.
     """
     options: dict[str, Any] = {"model": args.model}
     if args.strategy == "listwise":
         options.update(window_size=window, step=window)
     if args.model.startswith("local/"):
-        options["completion_kwargs"] = {"max_tokens": LOCAL_TOKENS_PER_ID * window + 8}
+        from ..local import PERMUTATION_GRAMMAR
+
+        kwargs: dict[str, Any] = {"max_tokens": LOCAL_TOKENS_PER_ID * window + 8}
+        if args.strategy == "listwise":
+            kwargs["grammar"] = PERMUTATION_GRAMMAR
+        options["completion_kwargs"] = kwargs
     if args.api_base:
         options["api_base"] = args.api_base
     if args.api_key:
