@@ -1,9 +1,11 @@
 """Pairwise PRP under a position-biased judge: asking both orders vs one order.
 
-The judge adds ``position_bias`` to the grade of Passage A (the first shown) and Gaussian
-noise 0.5 to every grade. One-order pairwise (``both_orders=False``) asks (A=challenger,
-B=incumbent) once and takes the answer; both-order pairwise asks (A, B) and (B, A) and
-counts an inconsistent pair as a tie (broken by input order). On TREC DL19, BM25 top-100.
+The judge adds ``position_bias`` to the grade of the passage shown first and Gaussian noise
+0.5 to every grade. One-order pairwise (``both_orders=False``) asks (A=challenger,
+B=incumbent) once and takes the answer, run with the bundled prompt (challenger shown first)
+and with the prompt's passages swapped (incumbent shown first: a bias toward the second
+passage); both-order pairwise asks (A, B) and (B, A) and counts an inconsistent pair as a
+tie (broken by input order). On TREC DL19, BM25 top-100.
 
 Usage: python benchmarks/bench_pairwise_bias.py [--data DIR] [--queries N] [--bias 0 1 2 4]
        [--sliding-bias 1]
@@ -15,7 +17,10 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from common import data_dir, markdown_table, write_fragment
 from judge_process import judge_server
@@ -25,6 +30,7 @@ from llm_rerank.eval import load_trec_dl19, ndcg
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.eval.trec import Qrels
 from llm_rerank.models import Document, RankedResults
+from llm_rerank.prompts import prompts_dir
 
 NOISE = 0.5
 MAX_CONCURRENCY = 64
@@ -44,12 +50,55 @@ def tie_share(results: list[RankedResults]) -> float:
     return ties / comparisons if comparisons else 0.0
 
 
-def run(url: str, method: str, both_orders: bool,
+def incumbent_first_template(folder: Path) -> Path:
+    """The bundled PRP prompt with its two passages shown in the other order (Passage B,
+    holding the second argument, first). The judge's bias toward the first-shown passage
+    then favours B: a judge biased toward the second passage, without new prompt text."""
+    source = (prompts_dir() / "pairwise" / "prp.j2").read_text(encoding="utf-8")
+    first, second = "Passage A: {{ passage_a }}", "Passage B: {{ passage_b }}"
+    if source.count(first) != 1 or source.count(second) != 1:
+        sys.exit("pairwise/prp.j2 changed: cannot build the swapped prompt")
+    path = folder / "prp_incumbent_first.j2"
+    path.write_text(source.replace(first, "\0").replace(second, first).replace("\0", second),
+                    encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    both_orders: bool
+    swapped: bool
+
+
+VARIANTS = [
+    Variant("both orders", True, False),
+    Variant("one order, challenger shown first", False, False),
+    Variant("one order, incumbent shown first", False, True),
+]
+
+
+def run(url: str, method: str, variant: Variant, template: Path,
         batch: list[tuple[str, list[Document]]]) -> list[RankedResults]:
-    reranker = PairwiseReranker("openai/judge", method=method, k=10, both_orders=both_orders,
+    reranker = PairwiseReranker("openai/judge", method=method, k=10,
+                                both_orders=variant.both_orders,
+                                template=template if variant.swapped else None,
                                 api_base=url, api_key="x", cache=False,
                                 max_concurrency=MAX_CONCURRENCY)
     return asyncio.run(reranker.arank_batch(batch, max_concurrent_queries=len(batch)))
+
+
+def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
+    both = scores["both orders"]
+    ones = {label: score for label, score in scores.items() if label != "both orders"}
+    average = statistics.mean(ones.values())
+    lines = [f"- {'PASS' if both > score else 'FAIL'}: {method}, position_bias {bias:g}: both "
+             f"orders {both:.4f} vs {label} {score:.4f} ({both - score:+.4f})"
+             for label, score in ones.items()]
+    lines.append(f"- {'PASS' if both > average else 'FAIL'}: {method}, position_bias {bias:g}: "
+                 f"both orders {both:.4f} vs one order averaged over the two bias directions "
+                 f"{average:.4f} ({both - average:+.4f})")
+    return lines
 
 
 def main() -> None:
@@ -69,30 +118,28 @@ def main() -> None:
                            for r in requests)
     settings = [("heapsort", b) for b in args.bias] + [("sliding", b) for b in args.sliding_bias]
     rows: list[list[object]] = []
-    verdicts = []
+    verdicts: list[str] = []
     started = time.perf_counter()
-    for bias in sorted({b for _, b in settings}):
-        with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
-                          seed=args.seed) as server:
-            for method in [m for m, b in settings if b == bias]:
-                scores = {}
-                for both_orders in (True, False):
-                    results = run(server.url, method, both_orders, batch)
-                    score = mean_ndcg(requests, results, qrels)
-                    calls = sum(res.usage.llm_calls for res in results) / len(results)
-                    scores[both_orders] = score
-                    rows.append([method, f"{bias:g}",
-                                 "both orders" if both_orders else "one order", score,
-                                 f"{calls:.0f}", f"{tie_share(results):.0%}"])
-                    print(f"[{time.perf_counter() - started:5.0f}s] {method}, bias {bias:g}, "
-                          f"both_orders={both_orders}: nDCG@10 {score:.4f}, "
-                          f"{calls:.0f} calls/query", file=sys.stderr, flush=True)
-                if bias > 0:
-                    passed = scores[True] > scores[False]
-                    verdicts.append(
-                        f"- {'PASS' if passed else 'FAIL'}: {method}, position_bias {bias:g}: "
-                        f"both orders {scores[True]:.4f} vs one order {scores[False]:.4f} "
-                        f"({scores[True] - scores[False]:+.4f})")
+    with tempfile.TemporaryDirectory(prefix="prp-") as folder:
+        template = incumbent_first_template(Path(folder))
+        for bias in sorted({b for _, b in settings}):
+            with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
+                              seed=args.seed) as server:
+                for method in [m for m, b in settings if b == bias]:
+                    scores = {}
+                    # Without bias the two one-order variants differ only by noise draws.
+                    for variant in VARIANTS if bias > 0 else VARIANTS[:2]:
+                        results = run(server.url, method, variant, template, batch)
+                        score = mean_ndcg(requests, results, qrels)
+                        calls = sum(res.usage.llm_calls for res in results) / len(results)
+                        scores[variant.label] = score
+                        rows.append([method, f"{bias:g}", variant.label, score, f"{calls:.0f}",
+                                     f"{tie_share(results):.0%}"])
+                        print(f"[{time.perf_counter() - started:5.0f}s] {method}, bias {bias:g}, "
+                              f"{variant.label}: nDCG@10 {score:.4f}, {calls:.0f} calls/query",
+                              file=sys.stderr, flush=True)
+                    if bias > 0:
+                        verdicts += verdict(method, bias, scores)
     rows.sort(key=lambda row: (row[0] != "heapsort", float(str(row[1]))))
     total = time.perf_counter() - started
     subset = (f"the first {len(requests)} of the 43 queries" if len(requests) < 43
@@ -100,22 +147,28 @@ def main() -> None:
     body = (
         f"Pairwise PRP, k=10, on TREC DL19 BM25 top-100, {subset}; judge noise {NOISE} "
         "(N(0, 0.5^2) added to each 0-3 grade) plus the position bias below, added to the "
-        f"grade of Passage A (the first one shown); seed {args.seed}; BM25 order nDCG@10 "
-        f"{bm25:.4f}. *Ties* is the share of comparisons that ended in a tie: with both orders "
-        "an inconsistent pair is a tie and the input (BM25) order decides it; with one order "
-        f"only unusable answers tie. Run time {total / 60:.1f} min.\n\n"
+        f"grade of the passage shown first; seed {args.seed}; BM25 order nDCG@10 {bm25:.4f}. "
+        "One order asks about (challenger, incumbent) once: with the bundled prompt the "
+        "challenger is shown first (Passage A), so the bias favours it; *incumbent shown "
+        "first* uses the same prompt with its two passages swapped (Passage B first), i.e. a "
+        "judge biased toward the second passage. Both orders ask both and count an "
+        "inconsistent pair as a tie, settled by the input (BM25) order; *ties* is the share of "
+        "comparisons that ended in one. The challenger is the child in a heapsort sift-down "
+        "and the document carried up in a sliding pass. "
+        f"Run time {total / 60:.1f} min.\n\n"
         + markdown_table(["method", "position bias", "pairwise", "nDCG@10", "calls per query",
                           "ties"], rows)
-        + "\n\nHow to read it. One order asks (A = challenger, B = incumbent), so a bias toward "
-        "A favours the challenger: in heapsort the child in a sift-down, in sliding the "
-        "document being carried up from below. Both orders turn every pair whose grades "
-        "differ by less than the bias into a tie, settled by BM25 order. In heapsort the "
-        "challengers are mostly the better side (after each extraction the new root comes "
-        "from the bottom of the heap), so a moderate bias costs one order little; once the "
-        "bias exceeds the grade range (4 > 3) a one-order answer carries no information and "
-        "both orders fall back to BM25 order instead. In sliding a bias toward the carried "
-        "document lets it climb past better ones.\n\n"
-        "Must show (both-order beats one-order under position bias):\n\n"
+        + "\n\nHow to read it. One order depends on the bias direction: a bias toward the "
+        "challenger (usually the better document: the maximum carried up in sliding, a child "
+        "beside a root that just came from the bottom of the heap) even helps it, a bias "
+        "toward the incumbent stalls the sort. Both orders do not depend on the direction: "
+        "pairs whose grades differ by less than the bias become ties, settled by BM25 order. "
+        "That costs heapsort little, but a sliding pass needs a consistent win at every step "
+        "of a climb, so with both orders its bubbles stop at the first tie (sliding fails "
+        "the check at bias 1). Once the bias exceeds the grade range (4 > 3) a one-order "
+        "answer carries no information, while both orders fall back to BM25 order.\n\n"
+        "Must show (both-order beats one-order under position bias), per bias direction and "
+        "averaged over both:\n\n"
         + "\n".join(verdicts)
     )
     write_fragment("pairwise_bias", "Pairwise under position bias: both orders vs one", body)
