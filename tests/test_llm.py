@@ -150,3 +150,23 @@ async def test_budget_stops_a_run() -> None:
         reranker = ListwiseReranker(fake.model, cache=False, window_size=4, step=2, max_calls=2)
         with pytest.raises(BudgetExceeded, match="max_calls=2"):
             await reranker.arank("q", [f"d{i}" for i in range(10)])
+
+
+def test_cache_is_shared_across_processes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    writer = (
+        "import asyncio, sys\n"
+        "from llm_rerank.llm import LLMClient\nfrom llm_rerank.models import Usage\n"
+        "client = LLMClient('openai/gpt-4o-mini', cache=sys.argv[1],\n"
+        "                   completion_kwargs={'mock_response': 'from another process'})\n"
+        "asyncio.run(client.complete([{'role': 'user', 'content': 'hello'}], Usage()))\n"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(tmp_path)], check=True, timeout=120)
+    usage = Usage()
+    client = LLMClient("openai/gpt-4o-mini", cache=tmp_path,
+                       completion_kwargs={"mock_response": "from another process"})
+    answer = asyncio.run(client.complete(MESSAGES, usage))
+    assert answer.cached and answer.text == "from another process"
+    assert (usage.llm_calls, usage.cache_hits) == (0, 1)

@@ -107,6 +107,33 @@ async def test_position_bias_gives_ties_with_both_orders(
         assert {r.score for r in results} == {0.5}
 
 
+def close_pairs_biased_judge(messages: list[dict[str, str]]) -> str:
+    """Tells passages apart only when their grades differ by more than 3; closer pairs get
+    "Passage A" whatever the order (position bias), which both-order asking turns into ties."""
+    shown = grades(messages)
+    if abs(shown["A"] - shown["B"]) <= 3:
+        return "Passage A"
+    return "Passage A" if shown["A"] > shown["B"] else "Passage B"
+
+
+async def test_a_tie_goes_to_the_document_with_more_net_wins_in_heapsort() -> None:
+    # 19 beats the documents it is compared with outright, then ties with 16, which came
+    # first in the input: input order alone would put 16 on top.
+    grades = [16, 13, 19, 6, 9, 4, 15]
+    with fake_llm(close_pairs_biased_judge) as fake:
+        results = await PairwiseReranker(fake.model, method="heapsort", k=1,
+                                         cache=False).arank("q", docs(grades))
+    assert results[0].index == 2
+
+
+async def test_a_tie_goes_to_the_document_with_more_net_wins_in_sliding() -> None:
+    # Bottom-up: 19 beats 0 and 5 outright, then ties with 18, which has won nothing yet.
+    with fake_llm(close_pairs_biased_judge) as fake:
+        results = await PairwiseReranker(fake.model, method="sliding", k=1,
+                                         cache=False).arank("q", docs([3, 18, 5, 0, 19]))
+    assert results[0].index == 4
+
+
 @pytest.mark.parametrize(
     ("method", "biased_answer", "expected"),
     [("allpair", "Passage B", [5, 4, 3, 2, 1, 0]),  # A is the earlier document: it always loses

@@ -15,8 +15,10 @@ Cost in calls with both orders (halve it for one order), for N documents:
 - ``sliding``: ``k`` bubble passes from the bottom up (PRP-Sliding-K), about 2k(N-1) calls,
   sequential. Every pass brings the best remaining document to the next position.
 
-In ``heapsort`` and ``sliding`` a tie goes to the document that came first in the input, so
-a judge that only ever shows position bias (or only fails) leaves the input order intact.
+In ``heapsort`` and ``sliding`` a tie goes to the document with more net wins (decided
+comparisons won minus lost) so far in the run, then to the one that came first in the
+input: a judge that only ever shows position bias (or only fails) leaves the input order
+intact, while a strong document that ties with a close rival keeps the ground it has won.
 
 Score for ``heapsort`` and ``sliding``: ``None`` (the order is the output). Every result's
 ``details`` counts the comparisons the document took part in: ``comparisons``, ``wins``, ``ties``.
@@ -78,19 +80,29 @@ class PairwiseReranker(LLMReranker):
         if size == 1:
             return [Scored(0)]
         memo: dict[tuple[int, int], float] = {}
+        net_wins: Counter[int] = Counter()  # decided comparisons won minus lost, so far
 
         async def outcome(i: int, j: int) -> float:
             """1.0 when i beats j, 0.0 when j beats i, 0.5 for a tie; each pair asked once."""
             if (j, i) in memo:
                 return 1.0 - memo[(j, i)]
             if (i, j) not in memo:
-                memo[(i, j)] = await self._compare(ctx, i, j)
+                result = memo[(i, j)] = await self._compare(ctx, i, j)
+                if result != 0.5:
+                    winner, loser = (i, j) if result == 1.0 else (j, i)
+                    net_wins[winner] += 1
+                    net_wins[loser] -= 1
             return memo[(i, j)]
 
         async def beats(challenger: int, incumbent: int) -> bool:
-            """A win, or a tie broken by input order, so that all ties keep input order."""
+            """A win; a tie goes to the document with more net wins so far, then to the one
+            earlier in the input (so a judge that only ever ties keeps input order)."""
             result = await outcome(challenger, incumbent)
-            return result == 1.0 or (result == 0.5 and challenger < incumbent)
+            if result != 0.5:
+                return result == 1.0
+            if net_wins[challenger] != net_wins[incumbent]:
+                return net_wins[challenger] > net_wins[incumbent]
+            return challenger < incumbent
 
         if self.method == "allpair":
             await gather_in_order(outcome(i, j) for i, j in itertools.combinations(range(size), 2))
