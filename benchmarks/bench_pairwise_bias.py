@@ -5,7 +5,7 @@ The judge adds ``position_bias`` to the grade of the passage shown first and Gau
 B=incumbent) once and takes the answer, run with the bundled prompt (challenger shown first)
 and with the prompt's passages swapped (incumbent shown first: a bias toward the second
 passage); both-order pairwise asks (A, B) and (B, A) and counts an inconsistent pair as a
-tie (broken by input order). On TREC DL19, BM25 top-100.
+tie (settled by net wins so far, then input order). On TREC DL19, BM25 top-100.
 
 Usage: python benchmarks/bench_pairwise_bias.py [--data DIR] [--queries N] [--bias 0 1 2 4]
        [--sliding-bias 1]
@@ -152,8 +152,10 @@ def main() -> None:
         "challenger is shown first (Passage A), so the bias favours it; *incumbent shown "
         "first* uses the same prompt with its two passages swapped (Passage B first), i.e. a "
         "judge biased toward the second passage. Both orders ask both and count an "
-        "inconsistent pair as a tie, settled by the input (BM25) order; *ties* is the share of "
-        "comparisons that ended in one. The challenger is the child in a heapsort sift-down "
+        "inconsistent pair as a tie, settled for the document with more net wins (decided "
+        "comparisons won minus lost) so far, then by the input (BM25) order; *ties* is the "
+        "share of comparisons that ended in one. The challenger is the child in a heapsort "
+        "sift-down "
         "and the document carried up in a sliding pass. "
         f"Run time {total / 60:.1f} min.\n\n"
         + markdown_table(["method", "position bias", "pairwise", "nDCG@10", "calls per query",
@@ -162,11 +164,12 @@ def main() -> None:
         "challenger (usually the better document: the maximum carried up in sliding, a child "
         "beside a root that just came from the bottom of the heap) even helps it, a bias "
         "toward the incumbent stalls the sort. Both orders do not depend on the direction: "
-        "pairs whose grades differ by less than the bias become ties, settled by BM25 order. "
-        "That costs heapsort little, but a sliding pass needs a consistent win at every step "
-        "of a climb, so with both orders its bubbles stop at the first tie (sliding fails "
-        "the check at bias 1). Once the bias exceeds the grade range (4 > 3) a one-order "
-        "answer carries no information, while both orders fall back to BM25 order.\n\n"
+        "pairs whose grades differ by less than the bias become ties, and a tie goes to the "
+        "document that has won more decided comparisons so far, so a strong document keeps "
+        "climbing past a close rival instead of stopping at the first tie (with ties settled "
+        "by input order alone, an earlier version's sliding scored 0.6299 at bias 1). Once "
+        "the bias exceeds the grade range (4 > 3) a one-order answer carries no information, "
+        "while both orders fall back to the decided comparisons and BM25 order.\n\n"
         "Must show (both-order beats one-order under position bias), per bias direction and "
         "averaged over both:\n\n"
         + "\n".join(verdicts)

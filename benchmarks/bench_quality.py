@@ -344,10 +344,10 @@ def main() -> None:
         "order. The label-set ceiling merges those grades onto the 3 labels as the judge does "
         "(label = round(grade / max grade x 2)); pointwise with logprobs can pass it because "
         "the judge's logprobs carry the unrounded grade. NovelEval has no first-stage order: "
-        "its input is corpus order. Sliding suffers most from noise: a relevant document "
-        "climbs only while it wins every comparison on its way up, and a comparison it lost "
-        "is memoized (as a temperature-0 LLM would repeat it), so it stays lost in later "
-        "passes. Position bias cannot touch pointwise (one passage per prompt). "
+        "its input is corpus order. Pairwise asks both orders; an inconsistent pair is a tie, "
+        "settled for the document with more decided wins so far, so a relevant document keeps "
+        "climbing past a close rival; the price is calls (sliding is the most expensive "
+        "method). Position bias cannot touch pointwise (one passage per prompt). "
         f"Parse failures in all runs: {failures}. Total run time {total / 60:.1f} min.\n\n"
         "Must show:\n\n" + "\n".join(checks(outcomes, references))
     )
