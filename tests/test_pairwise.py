@@ -3,19 +3,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from graded_docs import BEST_FIRST, GRADES, N, docs, prompt
 
 from llm_rerank import InvalidInput, LLMCallError, PairwiseReranker, get_reranker
 from llm_rerank.strategies.pairwise import Method
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^Passage ([AB]): doc (\d+) grade (\d+)", re.MULTILINE)
-N = 20
-GRADES = [(7 * i) % N for i in range(N)]  # a shuffled 0..19, hidden from the reranker
-BEST_FIRST = sorted(range(N), key=lambda i: -GRADES[i])
-
-
-def prompt(messages: list[dict[str, str]]) -> str:
-    return messages[-1]["content"]
 
 
 def grades(messages: list[dict[str, str]]) -> dict[str, int]:
@@ -27,10 +21,6 @@ def grades(messages: list[dict[str, str]]) -> dict[str, int]:
 def perfect_judge(messages: list[dict[str, str]]) -> str:
     shown = grades(messages)
     return "Passage A" if shown["A"] > shown["B"] else "Passage B"
-
-
-def docs(grade_list: list[int]) -> list[str]:
-    return [f"doc {i} grade {grade}" for i, grade in enumerate(grade_list)]
 
 
 def distinct_prompts(requests: list[dict[str, object]]) -> int:

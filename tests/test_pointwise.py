@@ -4,6 +4,7 @@ import math
 import re
 
 import pytest
+from graded_docs import docs, prompt
 
 from llm_rerank import InvalidInput, PointwiseReranker, get_reranker
 from llm_rerank.strategies.pointwise import (
@@ -18,10 +19,6 @@ from llm_rerank.testing import FakeAnswer, fake_llm
 PASSAGE = re.compile(r"^Passage: doc (\d+) grade (\d+)", re.MULTILINE)
 LABEL_LINE = re.compile(r"^Labels, from least to most relevant: (.*)\.$", re.MULTILINE)
 DEFAULT = label_values(DEFAULT_LABELS)
-
-
-def prompt(messages: list[dict[str, str]]) -> str:
-    return messages[-1]["content"]
 
 
 def grade_of(messages: list[dict[str, str]]) -> int:
@@ -40,10 +37,6 @@ def perfect_judge(messages: list[dict[str, str]]) -> str:
     """Answers the label whose position equals the hidden grade (capped at the last label)."""
     labels = offered_labels(messages)
     return labels[min(grade_of(messages), len(labels) - 1)]
-
-
-def docs(grades: list[int]) -> list[str]:
-    return [f"doc {i} grade {grade}" for i, grade in enumerate(grades)]
 
 
 def logprobs(**probabilities: float) -> list[dict[str, float]]:

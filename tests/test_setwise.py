@@ -5,6 +5,7 @@ import math
 import re
 
 import pytest
+from graded_docs import BEST_FIRST, GRADES, N, docs, prompt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,13 +15,6 @@ from llm_rerank.strategies.heap import heap_top_k
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^Passage ([A-Z]): doc (\d+) grade (\d+)", re.MULTILINE)
-N = 20
-GRADES = [(7 * i) % N for i in range(N)]  # a shuffled 0..19, hidden from the reranker
-BEST_FIRST = sorted(range(N), key=lambda i: -GRADES[i])
-
-
-def prompt(messages: list[dict[str, str]]) -> str:
-    return messages[-1]["content"]
 
 
 def perfect_judge(messages: list[dict[str, str]]) -> str:
@@ -28,10 +22,6 @@ def perfect_judge(messages: list[dict[str, str]]) -> str:
     assert len(shown) >= 2, prompt(messages)
     label = max(shown, key=lambda found: int(found[2]))[0]
     return f"The most relevant is Passage {label}."
-
-
-def docs(grade_list: list[int]) -> list[str]:
-    return [f"doc {i} grade {grade}" for i, grade in enumerate(grade_list)]
 
 
 @pytest.mark.parametrize("num_children", [2, 3, 5, 8])
