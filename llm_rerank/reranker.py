@@ -150,17 +150,24 @@ class Reranker(ABC):
         batch: Iterable[tuple[str, Sequence[DocumentInput]]],
         top_n: int | None = None,
         max_concurrent_queries: int = 16,
+        on_result: Callable[[int, RankedResults], None] | None = None,
     ) -> list[RankedResults]:
-        """Rank many ``(query, documents)`` pairs concurrently, results in input order."""
+        """Rank many ``(query, documents)`` pairs concurrently, results in input order.
+
+        ``on_result(position, results)`` is called as each query finishes (e.g. for progress).
+        """
         if max_concurrent_queries < 1:
             raise InvalidInput(f"max_concurrent_queries must be >= 1, got {max_concurrent_queries}")
         gate = asyncio.Semaphore(max_concurrent_queries)
 
-        async def one(query: str, docs: Sequence[DocumentInput]) -> RankedResults:
+        async def one(position: int, query: str, docs: Sequence[DocumentInput]) -> RankedResults:
             async with gate:
-                return await self.arank(query, docs, top_n)
+                results = await self.arank(query, docs, top_n)
+            if on_result is not None:
+                on_result(position, results)
+            return results
 
-        return list(await asyncio.gather(*(one(q, d) for q, d in batch)))
+        return list(await asyncio.gather(*(one(i, q, d) for i, (q, d) in enumerate(batch))))
 
     def rank_batch(
         self,

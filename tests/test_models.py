@@ -85,6 +85,9 @@ def test_a_strategy_that_loses_documents_is_caught() -> None:
 
 async def test_rank_works_inside_a_running_loop_and_batches_keep_order() -> None:
     assert [r.document.text for r in Reverse().rank("q", ["a", "b"])] == ["b", "a"]
-    batch = await Reverse().arank_batch([("q1", ["a", "b"]), ("q2", ["c", "d", "e"])])
+    seen: list[tuple[int, str]] = []
+    batch = await Reverse().arank_batch([("q1", ["a", "b"]), ("q2", ["c", "d", "e"])],
+                                        on_result=lambda i, res: seen.append((i, res.query)))
     assert [[r.document.text for r in res] for res in batch] == [["b", "a"], ["e", "d", "c"]]
+    assert sorted(seen) == [(0, "q1"), (1, "q2")]
     assert [res.query for res in Reverse().rank_batch([("x", ["a"]), ("y", ["b"])])] == ["x", "y"]

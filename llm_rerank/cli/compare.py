@@ -14,13 +14,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from .options import parse_options
+from .options import llm_options, parse_options
 
 if TYPE_CHECKING:
     from ..eval.io import RerankRequest
@@ -85,12 +84,8 @@ def build_reranker(spec: str, option_pairs: list[str], api_base: str | None,
     if model is not None:
         options["model"] = model
     if issubclass(reranker_class(strategy), LLMReranker):
-        if api_base:
-            options["api_base"] = api_base
-        if args.no_cache:
-            options["cache"] = False
-        elif args.cache_dir:
-            options["cache"] = args.cache_dir
+        options.update(llm_options(api_base=api_base, no_cache=args.no_cache,
+                                   cache_dir=args.cache_dir))
     elif api_base:
         raise InvalidInput(f"strategy {strategy!r} takes no API base")
     try:
@@ -108,17 +103,12 @@ async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurre
     from ..models import Usage
     from .progress import Progress
 
-    gate = asyncio.Semaphore(concurrency)
     progress = Progress(len(requests), label)
     started = time.perf_counter()
-
-    async def one(request: RerankRequest) -> Any:
-        async with gate:
-            results = await reranker.arank(request.query, request.documents)
-        progress.advance()
-        return results
-
-    ranked = await asyncio.gather(*(one(request) for request in requests))
+    ranked = await reranker.arank_batch(
+        [(request.query, request.documents) for request in requests],
+        max_concurrent_queries=concurrency, on_result=lambda position, results: progress.advance(),
+    )
     wall_time = time.perf_counter() - started
     total = sum((results.usage for results in ranked), Usage())
     progress.close(f"{label}: reranked {len(requests)} queries in {wall_time:.1f} s, "

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidInput
+from .options import llm_options
 
 DEFAULT_MODEL = "local/smollm2-135m"
 TEXT_WIDTH = 34
@@ -68,12 +69,8 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
         if args.strategy == "listwise":
             kwargs["grammar"] = PERMUTATION_GRAMMAR
         options["completion_kwargs"] = kwargs
-    if args.api_base:
-        options["api_base"] = args.api_base
-    if args.api_key:
-        options["api_key"] = args.api_key
-    if args.no_cache:
-        options["cache"] = False
+    options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
+                               no_cache=args.no_cache))
     return options
 
 

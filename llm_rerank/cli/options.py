@@ -37,15 +37,29 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def llm_options(*, api_base: str | None = None, api_key: str | None = None,
+                no_cache: bool = False, cache_dir: str | None = None) -> dict[str, Any]:
+    """The connection and cache options of an LLM reranker that were given (Nones left out).
+
+    >>> llm_options(api_base="http://127.0.0.1:8000/v1", no_cache=True)
+    {'api_base': 'http://127.0.0.1:8000/v1', 'cache': False}
+    """
+    options: dict[str, Any] = {}
+    if api_base:
+        options["api_base"] = api_base
+    if api_key:
+        options["api_key"] = api_key
+    if no_cache:
+        options["cache"] = False
+    elif cache_dir:
+        options["cache"] = cache_dir
+    return options
+
+
 def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword options for ``get_reranker`` from the parsed command line."""
     options = parse_options(args.option)
     if args.strategy != "cross-encoder":
-        for name in ("api_base", "api_key"):
-            if getattr(args, name):
-                options[name] = getattr(args, name)
-        if args.no_cache:
-            options["cache"] = False
-        elif args.cache_dir:
-            options["cache"] = args.cache_dir
+        options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
+                                   no_cache=args.no_cache, cache_dir=args.cache_dir))
     return {"model": args.model, **options}

@@ -7,12 +7,16 @@ resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import InvalidInput
 from .options import add_model_options, reranker_options
+
+if TYPE_CHECKING:
+    from ..eval.io import RerankRequest
+    from ..models import RankedResults
+    from ..reranker import Reranker
 
 
 def register(subparsers: Any) -> None:
@@ -47,28 +51,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _rerank_all(reranker: Any, requests: list[Any], args: argparse.Namespace,
-                      out: Any) -> None:
+async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
+                      args: argparse.Namespace, out: TextIO) -> None:
     from ..eval.io import write_results
     from ..models import Usage
     from .progress import Progress
 
     if args.concurrent_queries < 1:
         raise InvalidInput("--concurrent-queries must be >= 1")
-    gate = asyncio.Semaphore(args.concurrent_queries)
     progress = Progress(len(requests), "rerank")
     tag = args.tag or reranker.name
     total = Usage()
-
-    async def one(position: int) -> tuple[int, Any]:
-        async with gate:
-            request = requests[position]
-            return position, await reranker.arank(request.query, request.documents, args.top_n)
-
-    finished: dict[int, Any] = {}
+    finished: dict[int, RankedResults] = {}
     next_to_write = 0
-    for next_done in asyncio.as_completed([one(i) for i in range(len(requests))]):
-        position, results = await next_done
+
+    def record(position: int, results: RankedResults) -> None:
+        nonlocal total, next_to_write
         finished[position] = results
         total = total + results.usage
         progress.advance(f"calls={total.llm_calls} hits={total.cache_hits}")
@@ -77,6 +75,9 @@ async def _rerank_all(reranker: Any, requests: list[Any], args: argparse.Namespa
                           args.format, tag)
             next_to_write += 1
         out.flush()
+
+    await reranker.arank_batch([(r.query, r.documents) for r in requests], args.top_n,
+                               args.concurrent_queries, on_result=record)
     progress.close(
         f"reranked {len(requests)} queries: {total.llm_calls} LLM calls, "
         f"{total.cache_hits} cache hits, {total.prompt_tokens} prompt tokens, "
