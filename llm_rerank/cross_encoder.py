@@ -4,6 +4,8 @@ Needs the ``cross-encoder`` extra (``pip install 'llm-rerank[cross-encoder]'``):
 sentence-transformers ``CrossEncoder`` (e.g. ``cross-encoder/ms-marco-MiniLM-L-6-v2``) on
 each (query, document) pair. Score: the model's raw logit (``activation="none"``, default)
 or its sigmoid (``activation="sigmoid"``, in [0, 1]); higher is better, ties keep input order.
+The ``relevance_score`` is the sigmoid of the logit (the probability itself with
+``activation="sigmoid"``).
 
 >>> rr = CrossEncoderReranker("path/to/model", batch_size=16)  # doctest: +SKIP
 >>> results = rr.rank("capital of France?", ["Berlin ...", "Paris ..."])  # doctest: +SKIP
@@ -16,6 +18,7 @@ This module imports neither torch nor sentence-transformers until a model is bui
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 from pathlib import Path
@@ -122,6 +125,14 @@ class CrossEncoderReranker(Reranker):
                 f"cache and the hub is not reachable or has no such model ({type(exc).__name__}: "
                 f"{exc}); download it once with network access, or pass a local model directory"
             ) from exc
+
+    def score_kind(self) -> str:
+        return "probability" if self.activation == "sigmoid" else "logit"
+
+    def relevance(self, score: float) -> float:
+        if self.activation == "sigmoid":
+            return score
+        return 0.5 * (1.0 + math.tanh(score / 2))  # the sigmoid, without overflow
 
     def predict(self, query: str, texts: list[str]) -> list[float]:
         """Scores of ``(query, text)`` pairs, in input order (blocking; one call at a time)."""

@@ -7,6 +7,11 @@ True
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import RankedResults
+
 
 class RerankError(Exception):
     """Base class of every error llm_rerank raises on purpose."""
@@ -21,13 +26,27 @@ class TemplateError(RerankError):
 
 
 class LLMCallError(RerankError):
-    """An LLM call that failed for good (after retries, or not retryable); ``__cause__`` is kept."""
+    """An LLM call that failed for good; ``__cause__`` is kept.
 
-    def __init__(self, message: str, *, model: str, attempts: int = 1) -> None:
+    ``transient`` is true when the last failure was one worth retrying later (rate limit,
+    timeout, 5xx) and retries ran out; false for a permanent failure (bad request,
+    authentication, unknown model). ``status_code`` is the provider's HTTP status if any.
+    """
+
+    def __init__(self, message: str, *, model: str, attempts: int = 1, transient: bool = False,
+                 status_code: int | None = None) -> None:
         super().__init__(message)
         self.model = model
         self.attempts = attempts
+        self.transient = transient
+        self.status_code = status_code
 
 
 class BudgetExceeded(RerankError):
-    """A run that would go past its ``max_calls`` budget."""
+    """A query (or batch) that reached its ``max_calls``, ``max_tokens`` or ``max_cost_usd``
+    budget under ``on_budget="raise"``; ``results`` holds the partial ranking (documents not
+    reached keep their order), when there is one."""
+
+    def __init__(self, message: str, *, results: RankedResults | None = None) -> None:
+        super().__init__(message)
+        self.results = results

@@ -1,10 +1,14 @@
-"""The one LLM call path: cache -> concurrency limit -> retries -> LiteLLM -> usage.
+"""The one LLM call path: cache -> budget -> concurrency limit -> retries -> LiteLLM -> usage.
 
-Every strategy calls :meth:`LLMClient.complete`; nothing else talks to LiteLLM.
+Every strategy calls :meth:`LLMClient.complete` (through ``LLMReranker.ask``); nothing else
+talks to LiteLLM. Each attempt reserves capacity in the query's ``Budget`` before it starts,
+is bounded by the per-call ``timeout`` and the query's deadline, and is retried only when the
+failure is transient (rate limit, timeout, connection error, 5xx); an answer that the caller
+cannot use is never cached.
 
->>> client = LLMClient("openai/gpt-4o-mini", cache=False)
->>> client.model
-'openai/gpt-4o-mini'
+>>> client = LLMClient("openai/gpt-4o-mini", api_key="sk-secret", cache=False)
+>>> client.model, "sk-secret" in repr(client)
+('openai/gpt-4o-mini', False)
 """
 
 from __future__ import annotations
@@ -12,35 +16,47 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import os
-import random
+import re
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
 
+from .budget import Budget
 from .cache import ResponseCache, cache_key
 from .errors import LLMCallError
 from .models import Usage
+from .providers import ensure_provider
 
 Messages = list[dict[str, str]]
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-PERMANENT_ERRORS = (
-    "AuthenticationError", "BadRequestError", "NotFoundError", "PermissionDeniedError",
-    "ContextWindowExceededError", "ContentPolicyViolationError", "UnsupportedParamsError",
-    "InvalidRequestError", "UnprocessableEntityError", "PaymentRequiredError",
-)
-TRANSIENT_ERRORS = (
-    "RateLimitError", "Timeout", "APIConnectionError", "ServiceUnavailableError",
-    "InternalServerError", "BadGatewayError",
-)
+# Raised by code, not by a provider's answer: a bug is neither retried nor absorbed.
+PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, AssertionError, ImportError,
+                      NotImplementedError, RecursionError)
+_MISSING_KEY = re.compile(r"missing credentials|missing (an )?api[_ ]?key|"
+                          r"api[_ ]?key[^.]*(must be set|not set|is required)", re.IGNORECASE)
+_ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]*_(?:API_KEY|TOKEN|KEY)\b")
+_SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_KEY)$")
+MAX_WAIT_S = 20.0  # the longest backoff between two attempts (a Retry-After is capped too)
+Failure = Literal["transient", "permanent", "bug"]
 
 
 def import_litellm() -> Any:
-    """Import LiteLLM on first use, with its bundled price table (no download at import)."""
+    """Import LiteLLM on first use, with its bundled price table (no download at import).
+
+    The only import of LiteLLM in the package: every module reaches it through this.
+    """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -48,15 +64,12 @@ def import_litellm() -> Any:
     return litellm
 
 
-def register_provider(name: str, handler: Any) -> None:
-    """Route ``name/...`` models to ``handler``, a LiteLLM ``CustomLLM`` (replacing any
-    handler registered under that name before)."""
-    litellm = import_litellm()
-    litellm.custom_provider_map = [
-        *[p for p in litellm.custom_provider_map if p.get("provider") != name],
-        {"provider": name, "custom_handler": handler},
-    ]
-    litellm.utils.custom_llm_setup()
+class BudgetStop(Exception):
+    """A call refused by the query's budget (internal: the strategy stops calling)."""
+
+
+class DeadlineStop(Exception):
+    """A call not made, or abandoned, because the query's deadline passed (internal)."""
 
 
 @dataclass
@@ -75,54 +88,122 @@ class Completion:
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Rate limits, timeouts, connection errors and 5xx are worth retrying; nothing else is."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & set(PERMANENT_ERRORS):
-        return False
-    if names & set(TRANSIENT_ERRORS) or isinstance(exc, (asyncio.TimeoutError, ConnectionError)):
-        return True
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (``__cause__``, ``__context__``, ``original_exception``)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack and len(seen) < 32:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for inner in (current.__cause__, current.__context__,
+                      getattr(current, "original_exception", None)):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+
+
+def classify(exc: BaseException) -> Failure:
+    """``"transient"`` (retry), ``"permanent"`` (fail now) or ``"bug"`` (re-raise as is).
+
+    By HTTP status first (408/409/425/429/5xx transient, other 4xx permanent), then by what
+    the error is: a timeout or a connection failure is transient, a programming error inside
+    a provider is a bug, missing credentials are permanent; anything else is permanent.
+    """
+    chain = list(causes(exc))
+    if any(isinstance(e, PROGRAMMING_ERRORS) for e in chain):
+        return "bug"
+    if any(_MISSING_KEY.search(str(e)) for e in chain):
+        return "permanent"
     status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and status in TRANSIENT_STATUS
+    if isinstance(status, int) and 400 <= status < 600:
+        return "transient" if status in TRANSIENT_STATUS else "permanent"
+    if any(isinstance(e, (TimeoutError, asyncio.TimeoutError, ConnectionError)) for e in chain):
+        return "transient"
+    litellm = import_litellm()
+    transient_types = (litellm.Timeout, litellm.RateLimitError, litellm.APIConnectionError,
+                       litellm.ServiceUnavailableError, litellm.InternalServerError)
+    return "transient" if isinstance(exc, transient_types) else "permanent"
+
+
+def is_transient(exc: BaseException) -> bool:
+    return classify(exc) == "transient"
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
-    """The server's ``Retry-After`` (seconds or HTTP date) when the error carries one."""
+    """The server's ``Retry-After`` (seconds or HTTP date) when the error carries a readable
+    one; ``None`` otherwise (the caller falls back to backoff).
+
+    >>> class Limited(Exception):
+    ...     litellm_response_headers = {"retry-after": "soon"}
+    >>> retry_after_seconds(Limited()) is None
+    True
+    """
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    if value is None:
-        return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        value = headers.get("retry-after") if headers is not None else None
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = email.utils.parsedate_to_datetime(str(value)).timestamp() - time.time()
+    except Exception:
+        return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN -> None
 
 
-@dataclass
-class Backoff:
-    """Jittered exponential backoff that honours ``Retry-After`` (capped at ``max_wait``)."""
+class wait_retry_after(wait_base):
+    """Wait what the server's ``Retry-After`` says (capped), else ``fallback``."""
 
-    initial: float = 0.5
-    max_wait: float = 30.0
+    def __init__(self, fallback: wait_base, cap: float = MAX_WAIT_S) -> None:
+        self.fallback, self.cap = fallback, cap
 
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        hinted = retry_after_seconds(exc)
-        if hinted is not None:
-            return min(hinted, self.max_wait)
-        ceiling = min(self.max_wait, self.initial * 2 ** (state.attempt_number - 1))
-        return random.uniform(0, ceiling)
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        hinted = retry_after_seconds(outcome.exception() if outcome else None)
+        return min(hinted, self.cap) if hinted is not None else float(self.fallback(retry_state))
 
 
-@cache
+def default_wait() -> wait_base:
+    """Jittered exponential backoff (0.5 s, 1 s, 2 s ... up to 20 s) honouring Retry-After."""
+    return wait_retry_after(wait_random_exponential(multiplier=0.5, max=MAX_WAIT_S))
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret replaced by ``***``.
+
+    >>> redact("bad key sk-123456789 sent", ["sk-123456789"])
+    'bad key *** sent'
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "***")
+    return text
+
+
+def environment_secrets() -> list[str]:
+    """Values of environment variables that look like credentials (``*_API_KEY``, ...)."""
+    return [value for name, value in os.environ.items() if _SECRET_ENV.search(name) and value]
+
+
+def missing_key_hint(model: str, exc: BaseException) -> str:
+    """A hint naming the environment variable a provider wanted, when it can be told."""
+    for error in causes(exc):
+        if match := _ENV_NAME.search(str(error)):
+            return f"; set {match.group(0)} or pass api_key"
+    provider = model.partition("/")[0] if "/" in model else "OPENAI"
+    return f"; set {provider.upper()}_API_KEY or pass api_key"
+
+
 def context_window(model: str) -> int | None:
-    """The model's input-token limit when LiteLLM knows it, else ``None``."""
-    if model.startswith("local/"):
-        from .local import register_local_provider
-
-        register_local_provider()  # registers the embedded model's window with LiteLLM
+    """The model's input-token limit when its provider or LiteLLM knows it, else ``None``."""
+    handler = ensure_provider(model)
+    if handler is not None and hasattr(handler, "context_window"):
+        window = handler.context_window(model)
+        return int(window) if window else None
     try:
         info = import_litellm().get_model_info(model)
     except Exception:
@@ -136,29 +217,43 @@ def count_tokens(model: str, messages: Messages) -> int:
     return int(import_litellm().token_counter(model=model, messages=messages))
 
 
+def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """US dollars for that many tokens by LiteLLM's price table (0 for unpriced models)."""
+    try:
+        prompt, completion = import_litellm().cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    except Exception:
+        return 0.0
+    return float(prompt) + float(completion)
+
+
 @dataclass
 class LLMClient:
-    """Calls one model through LiteLLM with caching, retries and a concurrency limit.
+    """Calls one model through LiteLLM with caching, retries, budgets and a concurrency limit.
 
     ``cache`` is ``True`` (the default directory), a path, a ``ResponseCache`` or ``False``.
+    ``timeout`` bounds each attempt (seconds); ``max_retries`` counts retries after
+    transient failures.
     """
 
     model: str
     api_base: str | None = None
-    api_key: str | None = None
-    timeout: float | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
     temperature: float | None = 0.0
     completion_kwargs: dict[str, Any] = field(default_factory=dict)
     cache: bool | str | Path | ResponseCache = True
-    max_retries: int = 3
+    max_retries: int = 10
     max_concurrency: int = 8
-    backoff: Backoff = field(default_factory=Backoff)
+    wait: wait_base = field(default_factory=default_wait, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if isinstance(self.cache, ResponseCache):
             self._cache: ResponseCache | None = self.cache
         elif self.cache is True:
@@ -170,6 +265,7 @@ class LLMClient:
         self._semaphores: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Semaphore
         ] = weakref.WeakKeyDictionary()
+        self._window: int | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -183,63 +279,141 @@ class LLMClient:
                   **self.completion_kwargs, **params}
         return {k: v for k, v in merged.items() if v is not None}
 
+    def context_window(self) -> int | None:
+        """The model's context window (looked up once it is known)."""
+        if self._window is None:
+            self._window = context_window(self.model)
+        return self._window
+
     def fits_context(self, messages: Messages) -> bool:
         """Whether ``messages`` fit the model's context window (true when it is unknown)."""
-        limit = context_window(self.model)
+        limit = self.context_window()
         if limit is None or sum(len(m["content"]) for m in messages) < limit * 2:
             return True  # at most ~2 chars a token below the limit: no need to count
         return count_tokens(self.model, messages) <= limit
 
-    async def complete(self, messages: Messages, usage: Usage, **params: Any) -> Completion:
-        """Answer ``messages``: from the cache, else from the model (with retries)."""
+    async def complete(
+        self,
+        messages: Messages,
+        usage: Usage,
+        *,
+        accept: Callable[[Completion], bool] | None = None,
+        key_messages: Messages | None = None,
+        budget: Budget | None = None,
+        deadline: float | None = None,
+        sample: int = 0,
+        **params: Any,
+    ) -> Completion:
+        """Answer ``messages``: from the cache, else from the model (with retries).
+
+        An answer is cached only when ``accept(answer)`` holds (and a cached one that does
+        not is asked again). ``key_messages`` caches the answer under other messages (a
+        re-ask is cached as the answer to the original question). ``sample`` tells apart
+        samples of the same prompt at a temperature above 0. ``budget`` and ``deadline``
+        (``loop.time()``) raise ``BudgetStop`` / ``DeadlineStop`` instead of calling.
+        """
         call_params = self.call_params(**params)
-        key = cache_key(self.model, messages, call_params) if self._cache is not None else ""
-        if self._cache is not None and (hit := self._cache.get(key)) is not None:
-            usage.cache_hits += 1
-            return Completion(**hit, cached=True)
-        completion = await self._call_with_retries(messages, call_params, usage)
+        key = ""
+        if self._cache is not None:
+            key = cache_key(self.model, key_messages or messages, call_params,
+                            sample=sample if (self.temperature or 0) > 0 or sample else None)
+            hit = self._cache.get(key)
+            if hit is not None:
+                completion = Completion(**hit, cached=True)
+                if accept is None or accept(completion):
+                    usage.cache_hits += 1
+                    return completion
+        completion = await self._call_with_retries(messages, call_params, usage, budget, deadline)
         usage.llm_calls += 1
         usage.prompt_tokens += completion.prompt_tokens
         usage.completion_tokens += completion.completion_tokens
         usage.cost_usd += completion.cost_usd
-        if self._cache is not None:
+        if self._cache is not None and (accept is None or accept(completion)):
             self._cache.set(key, completion.to_cache())
         return completion
 
+    def _estimate(self, messages: Messages, call_params: dict[str, Any]) -> tuple[int, float]:
+        answer_cap = int(call_params.get("max_tokens") or call_params.get("max_completion_tokens")
+                         or 0)
+        prompt = count_tokens(self.model, messages)
+        return prompt + answer_cap, estimate_cost(self.model, prompt, answer_cap)
+
     async def _call_with_retries(
-        self, messages: Messages, call_params: dict[str, Any], usage: Usage
+        self, messages: Messages, call_params: dict[str, Any], usage: Usage,
+        budget: Budget | None, deadline: float | None,
     ) -> Completion:
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=self.backoff,
+            wait=self.wait,
             reraise=True,
         )
+        estimate = self._estimate(messages, call_params) if budget and budget.limits_spend \
+            else (0, 0.0)
+        loop = asyncio.get_running_loop()
         attempts = 0
         try:
             async for attempt in retrying:
                 with attempt:
+                    if deadline is not None and loop.time() >= deadline:
+                        raise DeadlineStop()
+                    reservation = budget.reserve(*estimate) if budget is not None else None
+                    if budget is not None and reservation is None:
+                        raise BudgetStop(budget.exhausted or "budget")
                     attempts += 1
                     if attempts > 1:
                         usage.retries += 1
-                    async with self._semaphore():
-                        return await self._call_once(messages, call_params)
+                    spent = (0, 0.0)
+                    try:
+                        completion = await self._attempt(messages, call_params, deadline)
+                        spent = (completion.prompt_tokens + completion.completion_tokens,
+                                 completion.cost_usd)
+                        return completion
+                    finally:
+                        if reservation is not None:
+                            assert budget is not None
+                            budget.settle(reservation, *spent)
+        except (BudgetStop, DeadlineStop):
+            raise
         except Exception as exc:
-            kind = "transient" if is_transient(exc) else "permanent"
+            failure = classify(exc)
+            if failure == "bug":
+                raise
+            status = getattr(exc, "status_code", None)
+            hint = missing_key_hint(self.model, exc) if any(
+                _MISSING_KEY.search(str(e)) for e in causes(exc)) else ""
+            message = redact(f"{self.model}: {failure} error after {attempts} attempt(s): "
+                             f"{exc}{hint}", [self.api_key or "", *environment_secrets()])
             raise LLMCallError(
-                f"{self.model}: {kind} error after {attempts} attempt(s): {exc}",
-                model=self.model, attempts=attempts,
+                message, model=self.model, attempts=attempts, transient=failure == "transient",
+                status_code=status if isinstance(status, int) else None,
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
-    async def _call_once(self, messages: Messages, call_params: dict[str, Any]) -> Completion:
-        litellm = import_litellm()
-        if self.model.startswith("local/"):
-            from .local import register_local_provider
+    async def _attempt(self, messages: Messages, call_params: dict[str, Any],
+                       deadline: float | None) -> Completion:
+        """One call under the concurrency limit, bounded by ``timeout`` and the deadline."""
+        async with self._semaphore():
+            limit = self.timeout
+            loop = asyncio.get_running_loop()
+            if deadline is not None:
+                limit = min(limit, deadline - loop.time())
+                if limit <= 0:
+                    raise DeadlineStop()
+            try:
+                return await asyncio.wait_for(self._call_once(messages, call_params, limit),
+                                              limit)
+            except asyncio.TimeoutError:
+                if deadline is not None and loop.time() >= deadline:
+                    raise DeadlineStop() from None
+                raise
 
-            register_local_provider()
+    async def _call_once(self, messages: Messages, call_params: dict[str, Any],
+                         timeout: float) -> Completion:
+        litellm = import_litellm()
+        ensure_provider(self.model)
         response = await litellm.acompletion(
-            model=self.model, messages=messages, api_key=self.api_key, timeout=self.timeout,
+            model=self.model, messages=messages, api_key=self.api_key, timeout=timeout,
             max_retries=0, num_retries=0, **call_params,
         )
         return completion_from_response(response)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .llm import import_litellm, register_provider
+from .llm import import_litellm
+from .providers import ensure_provider
 
 Messages = list[dict[str, str]]
 
@@ -49,9 +50,7 @@ INSTALL_HINT = (
     "llama-cpp-python)"
 )
 
-_register_lock = threading.Lock()
 _load_lock = threading.Lock()
-_registered = False
 
 
 @dataclass
@@ -242,6 +241,7 @@ def generate(model: str, messages: Messages, params: dict[str, Any]) -> dict[str
 
 def to_model_response(model: str, answer: dict[str, Any]) -> Any:
     """A LiteLLM ``ModelResponse`` from a ``generate`` answer."""
+    import_litellm()
     from litellm.types.utils import ChoiceLogprobs, Choices, Message, ModelResponse, Usage
 
     choice = answer["choices"][0]
@@ -279,37 +279,43 @@ def _bad_request(model: str, exc: InvalidInput) -> Exception:
     return error
 
 
-def register_local_provider() -> None:
-    """Register the ``local/`` LiteLLM provider (idempotent, thread-safe).
+def provider() -> Any:
+    """The LiteLLM handler of ``local/`` models (the provider registry builds it once).
 
-    >>> register_local_provider(); register_local_provider()
     >>> from llm_rerank.llm import context_window
     >>> context_window("local/smollm2-135m")
     8192
     """
-    global _registered
-    with _register_lock:
-        if _registered:
-            return
-        from litellm.llms.custom_llm import CustomLLM
+    import_litellm()
+    from litellm.llms.custom_llm import CustomLLM
 
-        class LocalProvider(CustomLLM):  # type: ignore[misc]
-            async def acompletion(self, model: str, messages: Messages, *args: Any,
-                                  **kwargs: Any) -> Any:
-                try:
-                    return await acomplete_local(model, messages,
-                                                 kwargs.get("optional_params") or {})
-                except InvalidInput as exc:
-                    raise _bad_request(model, exc) from exc
+    class LocalProvider(CustomLLM):  # type: ignore[misc]
+        def context_window(self, model: str) -> int:
+            if model_name(model) == BUNDLED_MODEL:
+                return BUNDLED_CONTEXT
+            return load_model(model).context_window
 
-            def completion(self, model: str, messages: Messages, *args: Any,
-                           **kwargs: Any) -> Any:
-                try:
-                    answer = generate(model, messages, kwargs.get("optional_params") or {})
-                except InvalidInput as exc:
-                    raise _bad_request(model, exc) from exc
-                return to_model_response(model, answer)
+        async def acompletion(self, model: str, messages: Messages, *args: Any,
+                              **kwargs: Any) -> Any:
+            try:
+                return await acomplete_local(model, messages,
+                                             kwargs.get("optional_params") or {})
+            except InvalidInput as exc:
+                raise _bad_request(model, exc) from exc
 
-        register_provider(PROVIDER, LocalProvider())
-        _register_model_info(BUNDLED_MODEL, BUNDLED_CONTEXT)
-        _registered = True
+        def completion(self, model: str, messages: Messages, *args: Any,
+                       **kwargs: Any) -> Any:
+            try:
+                answer = generate(model, messages, kwargs.get("optional_params") or {})
+            except InvalidInput as exc:
+                raise _bad_request(model, exc) from exc
+            return to_model_response(model, answer)
+
+    _register_model_info(BUNDLED_MODEL, BUNDLED_CONTEXT)
+    return LocalProvider()
+
+
+def register_local_provider() -> None:
+    """Register the ``local/`` LiteLLM provider now (idempotent, thread-safe); it is also
+    registered on first use of a ``local/`` model."""
+    ensure_provider(f"{PROVIDER}/{BUNDLED_MODEL}")

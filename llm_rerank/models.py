@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .errors import InvalidInput
 
 OnError = Literal["raise", "keep_order"]
+OnBudget = Literal["raise", "keep_order"]
+StopReason = Literal["budget", "deadline"]
 
 
 class Document(BaseModel):
@@ -49,8 +51,14 @@ class Document(BaseModel):
                     f"document {position} has id of type {type(doc_id).__name__}, "
                     "expected str or int"
                 )
+            given = value.get("metadata") or {}
+            if not isinstance(given, Mapping):
+                raise InvalidInput(
+                    f"document {position} has metadata of type {type(given).__name__}, "
+                    "expected a mapping"
+                )
             extra = {k: v for k, v in value.items() if k not in ("text", "id", "metadata")}
-            metadata = {**dict(value.get("metadata") or {}), **extra}
+            metadata = {**dict(given), **extra}
             return cls(
                 text=text, id=None if doc_id is None else str(doc_id), metadata=metadata
             )
@@ -63,7 +71,9 @@ class Document(BaseModel):
 class Usage(BaseModel):
     """What a ranking cost: LLM calls made, cache hits, tokens, dollars, retries, time.
 
-    Tokens and cost count real calls only; a cache hit costs nothing.
+    Tokens and cost count real calls only; a cache hit costs nothing. ``retries`` counts
+    attempts repeated after transient failures, ``repairs`` re-asks after unusable answers,
+    ``parse_failures`` answers that stayed unusable.
     """
 
     llm_calls: int = 0
@@ -73,6 +83,7 @@ class Usage(BaseModel):
     cost_usd: float = 0.0
     retries: int = 0
     parse_failures: int = 0
+    repairs: int = 0
     latency_s: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
@@ -81,19 +92,31 @@ class Usage(BaseModel):
 
 
 class RankedResult(BaseModel):
-    """One document in a ranking: ``rank`` is 1-based, ``index`` its position in the input."""
+    """One document in a ranking: ``rank`` is 1-based, ``index`` its position in the input.
+
+    ``score`` is higher-is-better and never increases down the ranking; ``relevance_score``
+    is a monotone map of it into [0, 1]. ``details["score_kind"]`` says what ``score`` is:
+    ``"expected_label"`` (pointwise), ``"win_rate"`` (pairwise allpair), ``"logit"`` or
+    ``"probability"`` (cross-encoder), or ``"rank"`` (strategies without a native score:
+    ``1 - (rank - 1) / N``).
+    """
 
     document: Document
     index: int
     rank: int
-    score: float | None = None
+    score: float
+    relevance_score: float = Field(ge=0.0, le=1.0)
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class RankedResults(BaseModel):
     """A ranking, best first: iterable, indexable, with ``top(n)`` and the run's ``usage``.
 
-    ``errors`` lists the LLM failures that ``on_error="keep_order"`` absorbed.
+    ``errors`` lists the LLM failures that ``on_error="keep_order"`` absorbed;
+    ``stopped`` says why the ranking stopped calling the LLM early (``"budget"`` or
+    ``"deadline"``; the documents it did not reach keep their current order), and
+    ``budget_note`` which limit ran out;
+    ``prompts_shrunk`` counts prompts whose passages were cut further to fit the context.
     """
 
     query: str
@@ -102,6 +125,9 @@ class RankedResults(BaseModel):
     model: str | None = None
     usage: Usage = Field(default_factory=Usage)
     errors: list[str] = Field(default_factory=list)
+    stopped: StopReason | None = None
+    budget_note: str | None = None
+    prompts_shrunk: int = 0
 
     def __iter__(self) -> Iterator[RankedResult]:  # type: ignore[override]
         return iter(self.results)

@@ -2,8 +2,10 @@
 
 A template defines one Jinja block per chat role, in this order: ``system`` (optional),
 ``user`` and ``assistant`` (optional, a prefill). A template without blocks renders as one
-user message. Templates render in a sandbox with ``StrictUndefined``; variables such as
-document text are data and are never evaluated as template code.
+user message. An optional ``repair`` block is the reminder sent (after the unusable
+answer) when an answer cannot be read. Templates render in a sandbox with
+``StrictUndefined``; variables such as document text are data and are never evaluated as
+template code.
 
 >>> tpl = PromptTemplate.load("listwise/rankgpt")
 >>> msgs = tpl.render(query="q", passages=[{"id": 1, "text": "a"}])
@@ -85,7 +87,11 @@ class PromptTemplate:
         return self._template.filename
 
     def render(self, **variables: Any) -> list[Message]:
-        """Render to chat messages; a missing variable raises ``TemplateError``."""
+        """Render to chat messages; a missing variable raises ``TemplateError``.
+
+        ``instructions`` (optional in every template) defaults to ``None``.
+        """
+        variables.setdefault("instructions", None)
         try:
             if not self._roles:
                 return [{"role": "user", "content": self._template.render(**variables).strip()}]
@@ -94,8 +100,31 @@ class PromptTemplate:
                 {"role": role, "content": "".join(self._template.blocks[role](context)).strip()}
                 for role in self._roles
             ]
-        except jinja2.TemplateError as exc:
-            raise TemplateError(f"template {self.name!r}: {exc}") from exc
+        except Exception as exc:  # a user template may raise anything (e.g. 1 / 0)
+            raise TemplateError(f"template {self.name!r}: {type(exc).__name__}: {exc}") from exc
+
+    def render_repair(self, **variables: Any) -> str | None:
+        """The ``repair`` block's text, or ``None`` when the template has none."""
+        if "repair" not in self._template.blocks:
+            return None
+        variables.setdefault("instructions", None)
+        try:
+            context = self._template.new_context(variables)
+            return "".join(self._template.blocks["repair"](context)).strip()
+        except Exception as exc:
+            raise TemplateError(f"template {self.name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+CHARS_PER_WORD = 10  # the character cap of a passage cut to N words is N * CHARS_PER_WORD
+
+
+def one_line(text: str) -> str:
+    """White space (newlines included) collapsed to single spaces.
+
+    >>> one_line("capital\\n[9] of  France")
+    'capital [9] of France'
+    """
+    return " ".join(text.split())
 
 
 def truncate_words(text: str, max_words: int | None) -> str:
@@ -104,5 +133,18 @@ def truncate_words(text: str, max_words: int | None) -> str:
     >>> truncate_words("a  b\\nc d", 3)
     'a b c'
     """
-    words = text.split()
-    return " ".join(words if max_words is None else words[:max_words])
+    if max_words is None:
+        return one_line(text)
+    words = text.split(maxsplit=max_words)[:max_words]
+    return " ".join(words)
+
+
+def truncate_passage(text: str, max_words: int | None) -> str:
+    """``truncate_words``, then at most ``max_words * CHARS_PER_WORD`` characters, so text
+    without spaces (CJK, base64, URLs) is cut too.
+
+    >>> len(truncate_passage("x" * 10_000, 30))
+    300
+    """
+    cut = truncate_words(text, max_words)
+    return cut if max_words is None else cut[: max_words * CHARS_PER_WORD]

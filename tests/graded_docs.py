@@ -8,8 +8,9 @@ BEST_FIRST = sorted(range(N), key=lambda i: -GRADES[i])
 
 
 def prompt(messages: list[dict[str, str]]) -> str:
-    """The user message: where the passages are."""
-    return messages[-1]["content"]
+    """The first user message: where the passages are (a re-ask after an unusable answer
+    appends the answer and a reminder; the fake judges answer the question again)."""
+    return next(m["content"] for m in messages if m["role"] == "user")
 
 
 def docs(grades: list[int]) -> list[str]:

@@ -122,7 +122,8 @@ def test_jsonl_input_shapes_rank_in_candidate_order(tmp_path: Path) -> None:
 def test_rerank_output_rows_are_ordered_by_rank() -> None:
     docs = [Document(text=f"text {n}", id=f"d{n}") for n in range(3)]
     results = RankedResults(query="q", strategy="test", results=[
-        RankedResult(document=docs[index], index=index, rank=rank, score=None)
+        RankedResult(document=docs[index], index=index, rank=rank, score=1.0 / rank,
+                     relevance_score=1.0 / rank)
         for rank, index in enumerate([2, 0, 1], start=1)
     ])
     jsonl, trec = io.StringIO(), io.StringIO()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from llm_rerank import InvalidInput, ListwiseReranker, LLMCallError, get_reranker
 from llm_rerank.parsing import complete_permutation, parse_permutation, strip_reasoning
+from llm_rerank.reranker import RankingContext
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^\[(\d+)\] doc-(\d+)", re.MULTILINE)
@@ -72,8 +73,8 @@ async def test_multiple_passes_and_top_n() -> None:
 async def test_garbage_answers_keep_every_document() -> None:
     answers = iter(["no idea", "<think>[3] > [1]</think>", "[2] > [2] > [99] > [0]", "3 1"])
     with fake_llm(lambda messages: next(answers)) as fake:
-        results = await ListwiseReranker(fake.model, window_size=4, step=2, cache=False).arank(
-            "q", docs(8))
+        results = await ListwiseReranker(fake.model, window_size=4, step=2, cache=False,
+                                         parse_retries=0).arank("q", docs(8))
     assert sorted(r.index for r in results) == list(range(8))
     assert results.usage.parse_failures == 2
 
@@ -101,13 +102,14 @@ async def test_passages_are_truncated() -> None:
 
 
 async def test_prompt_is_shrunk_to_fit_a_known_context_window() -> None:
-    # gpt-3.5-turbo-0613's window is ~4k tokens; 20 passages x 300 words do not fit.
-    reranker = ListwiseReranker("openai/gpt-3.5-turbo-0613", cache=False,
+    # gpt-4's window is 8k tokens (LiteLLM's bundled table); 20 passages x 600 words do not fit.
+    reranker = ListwiseReranker("openai/gpt-4", cache=False, max_passage_words=None,
                                 completion_kwargs={"mock_response": "[1]"})
-    results = await reranker.arank("q", [" ".join(["word"] * 400)] * 20)
-    assert results.usage.llm_calls == 1
-    assert reranker.llm.fits_context(reranker.render(lambda w: {
-        "query": "q", "passages": [{"id": 1, "text": " ".join(["word"] * (w or 400))}] * 20}))
+    results = await reranker.arank("q", [" ".join(["word"] * 600)] * 20)
+    assert results.usage.llm_calls == 1 and results.prompts_shrunk == 1
+    ctx = RankingContext(query="q", documents=[])
+    assert reranker.llm.fits_context(reranker.render(ctx, lambda w: {
+        "passages": [{"id": 1, "text": " ".join(["word"] * (w or 600))}] * 20}))
 
 
 @pytest.mark.parametrize(
@@ -154,7 +156,7 @@ def test_any_answers_any_sizes_keep_every_document(n: int, window: int,
                                       min_size=60, max_size=60)))
 
     with fake_llm(lambda messages: next(answers)) as fake:
-        results = ListwiseReranker(fake.model, window_size=window, step=step,
-                                   cache=False).rank("q", docs(n))
+        results = ListwiseReranker(fake.model, window_size=window, step=step, cache=False,
+                                   parse_retries=0).rank("q", docs(n))
     assert sorted(r.index for r in results) == list(range(n))
     assert [r.rank for r in results] == list(range(1, n + 1))

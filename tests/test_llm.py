@@ -6,10 +6,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tenacity import wait_fixed
 
 from llm_rerank import BudgetExceeded, ListwiseReranker, LLMCallError, Usage
 from llm_rerank.cache import ResponseCache, cache_key
-from llm_rerank.llm import Backoff, LLMClient, import_litellm, is_transient, retry_after_seconds
+from llm_rerank.llm import (
+    LLMClient,
+    import_litellm,
+    is_transient,
+    retry_after_seconds,
+    wait_retry_after,
+)
 from llm_rerank.testing import fake_llm
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -115,8 +122,8 @@ def test_backoff_honours_retry_after_and_caps() -> None:
             def exception() -> Exception:
                 return rate_limit("7")
 
-    assert Backoff(max_wait=30)(State()) == 7  # type: ignore[arg-type]
-    assert Backoff(max_wait=5)(State()) == 5  # type: ignore[arg-type]
+    assert wait_retry_after(wait_fixed(1), cap=30)(State()) == 7  # type: ignore[arg-type]
+    assert wait_retry_after(wait_fixed(1), cap=5)(State()) == 5  # type: ignore[arg-type]
 
 
 async def test_max_concurrency_bounds_in_flight_calls() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_rerank import InvalidInput, ListwiseReranker, LLMCallError
+from llm_rerank import InvalidInput, ListwiseReranker
 from llm_rerank.llm import context_window, import_litellm
 from llm_rerank.local import (
     BUNDLED_GGUF,
@@ -58,11 +58,10 @@ def test_missing_smollm2_package_says_how_to_install(monkeypatch: pytest.MonkeyP
         resolve_model_path("local/smollm2-135m")
 
 
-def test_missing_file_through_a_reranker_fails_once_not_retried() -> None:
+def test_missing_file_through_a_reranker_fails_before_any_call() -> None:
     reranker = ListwiseReranker("local/missing/model.gguf", cache=False)
-    with pytest.raises(LLMCallError, match="local model file not found") as caught:
+    with pytest.raises(InvalidInput, match="local model file not found"):
         reranker.rank("q", ["a", "b"])
-    assert caught.value.attempts == 1
 
 
 def test_registration_is_idempotent_and_knows_the_context_window() -> None:
@@ -70,7 +69,6 @@ def test_registration_is_idempotent_and_knows_the_context_window() -> None:
     register_local_provider()
     providers = [p["provider"] for p in import_litellm().custom_provider_map]
     assert providers.count("local") == 1
-    context_window.cache_clear()
     assert context_window("local/smollm2-135m") == 8192
 
 
@@ -107,3 +105,11 @@ async def test_real_generation_returns_openai_logprobs() -> None:
         assert position.top_logprobs[0].logprob <= 0
         assert position.logprob <= position.top_logprobs[0].logprob + 1e-9  # greedy: the best
     assert response.usage.prompt_tokens > 0 and 1 <= response.usage.completion_tokens <= 3
+
+
+@needs_local_model
+def test_a_gguf_path_gets_its_real_context_window() -> None:
+    """Defect: the window of local/<path>.gguf was cached as None before the model loaded,
+    so prompts were never shrunk for it."""
+    path = resolve_model_path("local/smollm2-135m")
+    assert context_window(f"local/{path}") == 8192

@@ -42,7 +42,8 @@ def test_usage_adds_fieldwise() -> None:
 def test_ranked_results_behave_like_a_list() -> None:
     results = RankedResults(
         query="q", strategy="x",
-        results=[RankedResult(document=Document(text=t), index=i, rank=i + 1)
+        results=[RankedResult(document=Document(text=t), index=i, rank=i + 1,
+                              score=1 - i / 3, relevance_score=1 - i / 3)
                  for i, t in enumerate("abc")],
     )
     assert len(results) == 3 and results[0].document.text == "a"
@@ -53,6 +54,12 @@ def test_ranked_results_behave_like_a_list() -> None:
 
 class Reverse(Reranker):
     name = "reverse"
+
+    def score_kind(self) -> str:
+        return "index"
+
+    def relevance(self, score: float) -> float:
+        return score / 4
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         return [Scored(i, score=float(i)) for i in reversed(range(len(ctx.documents)))]
@@ -67,8 +74,9 @@ class Broken(Reranker):
 
 def test_base_builds_results_and_top_n() -> None:
     results = Reverse().rank("q", ["a", "b", "c"], top_n=2)
-    assert [(r.document.text, r.index, r.rank, r.score) for r in results] == [
-        ("c", 2, 1, 2.0), ("b", 1, 2, 1.0)]
+    assert [(r.document.text, r.index, r.rank, r.score, r.relevance_score) for r in results] == [
+        ("c", 2, 1, 2.0, 0.5), ("b", 1, 2, 1.0, 0.25)]
+    assert results[0].details["score_kind"] == "index"
     assert results.usage.latency_s >= 0
 
 

@@ -35,7 +35,9 @@ async def test_allpair_perfect_judge_full_order_and_win_rates() -> None:
     assert [r.index for r in results] == [2, 5, 3, 7, 0, 6, 4, 1]
     assert fake.calls == results.usage.llm_calls == distinct_prompts(fake.requests) == 8 * 7
     assert [r.score for r in results] == [(7 - rank) / 7 for rank in range(8)]
-    assert results.results[0].details == {"comparisons": 7, "wins": 7, "ties": 0}
+    assert results.results[0].details == {"comparisons": 7, "wins": 7, "ties": 0,
+                                          "score_kind": "win_rate"}
+    assert [r.relevance_score for r in results] == [r.score for r in results]
 
 
 @pytest.mark.parametrize("method", ["heapsort", "sliding"])
@@ -46,7 +48,8 @@ async def test_top_k_methods_with_a_perfect_judge(method: Method) -> None:
     order = [r.index for r in results]
     assert order[:10] == BEST_FIRST[:10]
     assert sorted(order) == list(range(N))
-    assert all(r.score is None for r in results)
+    assert [r.score for r in results] == [1 - rank / N for rank in range(N)]  # rank-derived
+    assert all(r.details["score_kind"] == "rank" for r in results)
     assert distinct_prompts(fake.requests) == fake.calls, "the memo asks no pair twice"
     if method == "heapsort":
         assert order[10:] == sorted(BEST_FIRST[10:]), "the rest keeps input order"
@@ -152,7 +155,8 @@ async def test_inconsistent_or_unparsable_answers_are_ties() -> None:
         reranker = PairwiseReranker(fake.model, method="allpair", cache=False)
         results = await reranker.arank("q", docs([0, 0, 0]))
     assert [(r.index, r.score) for r in results] == [(2, 0.75), (0, 0.5), (1, 0.25)]
-    assert results.usage.parse_failures == 1 and fake.calls == 6
+    assert results.usage.parse_failures == 1 and results.usage.repairs == 1
+    assert fake.calls == 7  # the unusable answer was asked again once
 
 
 async def test_failures_keep_every_document_or_raise() -> None:
@@ -192,7 +196,7 @@ def test_outcome_of_both_orders() -> None:
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"method": "bubble"}, "method"), ({"k": 0}, "k must"), ({"k": 2.5}, "k must"),
+    [({"method": "bubble"}, "method"), ({"k": 0}, "option k=0"), ({"k": 2.5}, "option k=2.5"),
      ({"both_orders": "yes"}, "both_orders"), ({"on_error": "skip"}, "on_error")],
 )
 def test_bad_options(options: dict[str, object], message: str) -> None:

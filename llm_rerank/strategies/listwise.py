@@ -6,7 +6,8 @@ up by ``step``, so the best documents bubble to the top. One pass over N documen
 The final window always starts at the top and is full-sized when N allows, so lists
 shorter than a window, or that the step does not divide, are still ranked completely.
 
-Score: none (the order is the output); ``score`` is ``None``.
+Score: none of its own (the order is the output): the rank-derived score of the contract.
+Answers are capped at ``ANSWER_TOKENS_PER_ID`` tokens per passage of the window.
 
 >>> ListwiseReranker.windows(100, 20, 10)[:2], len(ListwiseReranker.windows(100, 20, 10))
 ([(80, 100), (70, 90)], 9)
@@ -18,36 +19,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput
+from pydantic import Field, model_validator
+
 from ..llm import Completion
+from ..options import LLMOptions
 from ..parsing import complete_permutation, parse_permutation
 from ..reranker import LLMReranker, RankingContext, Scored
+
+ANSWER_TOKENS_PER_ID = 6  # "[12] > " is 4-6 tokens in common tokenizers
+
+
+class ListwiseOptions(LLMOptions):
+    """Options of ``ListwiseReranker``."""
+
+    window_size: int = Field(20, ge=2, le=100, description="passages ranked per call")
+    step: int = Field(10, ge=1, description="how far the window moves up (<= window_size)")
+    passes: int = Field(1, ge=1, le=10, description="sliding passes over the list")
+
+    @model_validator(mode="after")
+    def _step_fits_window(self) -> ListwiseOptions:
+        if self.step > self.window_size:
+            raise ValueError(f"step ({self.step}) must be <= window_size ({self.window_size})")
+        return self
 
 
 class ListwiseReranker(LLMReranker):
     """RankGPT sliding-window permutation ranking.
 
     >>> rr = ListwiseReranker("openai/gpt-4o-mini", window_size=20, step=10, cache=False)
-    >>> rr.window_size, rr.step, rr.passes
+    >>> rr.options.window_size, rr.options.step, rr.options.passes
     (20, 10, 1)
     """
 
     name = "listwise"
     default_template = "listwise/rankgpt"
-
-    def __init__(
-        self, model: str, *, window_size: int = 20, step: int = 10, passes: int = 1, **options: Any
-    ) -> None:
-        super().__init__(model, **options)
-        if window_size < 2:
-            raise InvalidInput(f"window_size must be >= 2, got {window_size}")
-        if not 1 <= step <= window_size:
-            raise InvalidInput(
-                f"step must be between 1 and window_size ({window_size}), got {step}"
-            )
-        if passes < 1:
-            raise InvalidInput(f"passes must be >= 1, got {passes}")
-        self.window_size, self.step, self.passes = window_size, step, passes
+    Options = ListwiseOptions
+    options: ListwiseOptions
 
     @staticmethod
     def windows(size: int, window_size: int, step: int) -> list[tuple[int, int]]:
@@ -64,9 +71,10 @@ class ListwiseReranker(LLMReranker):
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         order = list(range(len(ctx.documents)))
+        o = self.options
         if len(order) > 1:
-            for _ in range(self.passes):
-                for start, end in self.windows(len(order), self.window_size, self.step):
+            for _ in range(o.passes):
+                for start, end in self.windows(len(order), o.window_size, o.step):
                     order[start:end] = await self._rank_window(ctx, order[start:end])
         return [Scored(index) for index in order]
 
@@ -78,11 +86,12 @@ class ListwiseReranker(LLMReranker):
                 {"id": n, "text": self.passage(ctx, index, max_words)}
                 for n, index in enumerate(window, start=1)
             ]
-            return {"query": ctx.query, "passages": passages}
+            return {"passages": passages}
 
         def parse(completion: Completion) -> list[int] | None:
             return parse_permutation(completion.text, len(window)) or None
 
-        ranked = await self.ask(ctx, variables, parse)
+        ranked = await self.ask(ctx, variables, parse,
+                                answer_tokens=ANSWER_TOKENS_PER_ID * len(window) + 16)
         permutation = complete_permutation(ranked or [], len(window))
         return [window[i] for i in permutation]

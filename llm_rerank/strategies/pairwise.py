@@ -9,7 +9,7 @@ exposed to position bias. Comparisons are memoized within a run, so a repeated p
 Cost in calls with both orders (halve it for one order), for N documents:
 
 - ``allpair``: every pair, N(N-1) calls, all concurrent. Score: win rate,
-  (wins + ties/2) / (N-1); ties keep input order.
+  (wins + ties/2) / (N-1), also the ``relevance_score``; ties keep input order.
 - ``heapsort``: top-``k`` by a binary heap sort, at most about 2 * (2N + 2k log2 N) calls
   (fewer thanks to the memo), sequential. The top ``k`` come first, the rest in input order.
 - ``sliding``: ``k`` bubble passes from the bottom up (PRP-Sliding-K), about 2k(N-1) calls,
@@ -20,8 +20,10 @@ comparisons won minus lost) so far in the run, then to the one that came first i
 input: a judge that only ever shows position bias (or only fails) leaves the input order
 intact, while a strong document that ties with a close rival keeps the ground it has won.
 
-Score for ``heapsort`` and ``sliding``: ``None`` (the order is the output). Every result's
-``details`` counts the comparisons the document took part in: ``comparisons``, ``wins``, ``ties``.
+``k`` defaults to the caller's ``top_n`` (10 without one), so asking for fewer results
+costs fewer calls. Score for ``heapsort`` and ``sliding``: none of their own (the order is
+the output), so the rank-derived score of the contract. Every result's ``details`` counts
+the comparisons the document took part in: ``comparisons``, ``wins``, ``ties``.
 
 >>> PairwiseReranker.outcome_of_both_orders(0, 1)  # A, then B: the same passage both times
 1.0
@@ -33,16 +35,34 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from ..errors import InvalidInput
+from pydantic import Field
+
 from ..llm import Completion
+from ..options import LLMOptions
 from ..parsing import parse_passage_choice
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
 from .heap import heap_top_k
 
 Method = Literal["allpair", "heapsort", "sliding"]
 PAIR_LABELS = ("A", "B")
+ANSWER_TOKENS = 16
+DEFAULT_K = 10
+
+
+class PairwiseOptions(LLMOptions):
+    """Options of ``PairwiseReranker``."""
+
+    method: Method = Field("heapsort", description="allpair, heapsort or sliding")
+    k: int | None = Field(None, ge=1, description="top-k of heapsort, passes of sliding "
+                                                  "(default: top_n, else 10)")
+    both_orders: bool = Field(True, description="ask each pair in both orders")
+
+
+def top_k(k: int | None, ctx: RankingContext) -> int:
+    """``k`` when given, else the caller's ``top_n``, else ``DEFAULT_K``."""
+    return k if k is not None else ctx.top_n or DEFAULT_K
 
 
 class PairwiseReranker(LLMReranker):
@@ -50,33 +70,21 @@ class PairwiseReranker(LLMReranker):
     heapsort and the number of passes of sliding.
 
     >>> rr = PairwiseReranker("openai/gpt-4o-mini", method="heapsort", k=5, cache=False)
-    >>> rr.method, rr.k, rr.both_orders
+    >>> rr.options.method, rr.options.k, rr.options.both_orders
     ('heapsort', 5, True)
     """
 
     name = "pairwise"
     default_template = "pairwise/prp"
+    Options = PairwiseOptions
+    options: PairwiseOptions
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        method: Method = "heapsort",
-        k: int = 10,
-        both_orders: bool = True,
-        **options: Any,
-    ) -> None:
-        super().__init__(model, **options)
-        if method not in get_args(Method):
-            raise InvalidInput(f"method must be one of {get_args(Method)}, got {method!r}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput(f"k must be a positive int, got {k!r}")
-        if not isinstance(both_orders, bool):
-            raise InvalidInput(f"both_orders must be True or False, got {both_orders!r}")
-        self.method, self.k, self.both_orders = method, k, both_orders
+    def score_kind(self) -> str | None:
+        return "win_rate" if self.options.method == "allpair" else None
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         size = len(ctx.documents)
+        k = top_k(self.options.k, ctx)
         if size == 1:
             return [Scored(0)]
         memo: dict[tuple[int, int], float] = {}
@@ -104,10 +112,10 @@ class PairwiseReranker(LLMReranker):
                 return net_wins[challenger] > net_wins[incumbent]
             return challenger < incumbent
 
-        if self.method == "allpair":
+        if self.options.method == "allpair":
             await gather_in_order(outcome(i, j) for i, j in itertools.combinations(range(size), 2))
             order = list(range(size))
-        elif self.method == "heapsort":
+        elif self.options.method == "heapsort":
 
             async def pick_best(candidates: list[int]) -> int:
                 champion = 1
@@ -116,10 +124,10 @@ class PairwiseReranker(LLMReranker):
                         champion = position
                 return champion if await beats(candidates[champion], candidates[0]) else 0
 
-            order = await heap_top_k(size, self.k, 2, pick_best)
+            order = await heap_top_k(size, k, 2, pick_best)
         else:
             order = list(range(size))
-            for settled in range(min(self.k, size - 1)):
+            for settled in range(min(k, size - 1)):
                 for position in range(size - 2, settled - 1, -1):
                     if await beats(order[position + 1], order[position]):
                         order[position], order[position + 1] = order[position + 1], order[position]
@@ -140,7 +148,7 @@ class PairwiseReranker(LLMReranker):
             index: {"comparisons": comparisons[index], "wins": wins[index], "ties": ties[index]}
             for index in order
         }
-        if self.method != "allpair":
+        if self.options.method != "allpair":
             return [Scored(index, details=details[index]) for index in order]
         rate = {index: (wins[index] + ties[index] / 2) / (len(order) - 1) for index in order}
         ranked = sorted(order, key=lambda index: -rate[index])
@@ -148,7 +156,7 @@ class PairwiseReranker(LLMReranker):
 
     async def _compare(self, ctx: RankingContext, i: int, j: int) -> float:
         """Ask the LLM about (A=i, B=j), and (A=j, B=i) too with ``both_orders``."""
-        if not self.both_orders:
+        if not self.options.both_orders:
             choice = await self._ask_pair(ctx, i, j)
             return 0.5 if choice is None else 1.0 - choice
         forward, backward = await gather_in_order(
@@ -170,10 +178,10 @@ class PairwiseReranker(LLMReranker):
         """0 when the LLM prefers passage A (document ``a``), 1 for B, ``None`` if unusable."""
 
         def variables(max_words: int | None) -> dict[str, Any]:
-            return {"query": ctx.query, "passage_a": self.passage(ctx, a, max_words),
+            return {"passage_a": self.passage(ctx, a, max_words),
                     "passage_b": self.passage(ctx, b, max_words)}
 
         def parse(completion: Completion) -> int | None:
             return parse_passage_choice(completion.text, PAIR_LABELS)
 
-        return await self.ask(ctx, variables, parse)
+        return await self.ask(ctx, variables, parse, answer_tokens=ANSWER_TOKENS)

@@ -8,10 +8,13 @@ alternatives that match a label (a token matches when, stripped of spaces and pu
 and lowercased, it is the label or the start of exactly one label: "un" -> "unlikely",
 " very" -> "very likely"), renormalised over the labels. Otherwise the value of the label
 read from the answer text. An answer without a usable label, or a failed call absorbed by
-``on_error="keep_order"``, scores the lowest value. Ties keep input order.
+``on_error="keep_order"``, scores the lowest value. Ties keep input order. The
+``relevance_score`` is the expected value rescaled to [0, 1]: (score - lowest label value)
+/ (highest - lowest).
 
 ``details``: ``label`` (the label answered, else the most probable one), ``source``
-("logprobs", "text", "parse_failed" or "error") and, with logprobs, ``probabilities``
+("logprobs", "text", "parse_failed", "error", or "budget"/"deadline" for documents the
+query stopped before judging) and, with logprobs, ``probabilities``
 (label -> renormalised probability).
 
 >>> labels = label_values(["no", "yes"])
@@ -31,8 +34,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from ..errors import InvalidInput
 from ..llm import Completion
+from ..options import LLMOptions
 from ..parsing import strip_reasoning
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
 
@@ -122,6 +128,22 @@ class Judgement:
     probabilities: dict[str, float] | None
 
 
+class PointwiseOptions(LLMOptions):
+    """Options of ``PointwiseReranker``."""
+
+    labels: dict[str, float] = Field(
+        default_factory=lambda: label_values(DEFAULT_LABELS),
+        description="labels least to most relevant: a list (values 0..L-1) or label -> value")
+    use_logprobs: bool | Literal["auto"] = Field(
+        "auto", description="'auto' asks for logprobs where the provider has them")
+    top_logprobs: int = Field(5, ge=1, le=20, description="alternatives per token to request")
+
+    @field_validator("labels", mode="plain")
+    @classmethod
+    def _labels(cls, value: object) -> dict[str, float]:
+        return label_values(value)  # type: ignore[arg-type]
+
+
 class PointwiseReranker(LLMReranker):
     """Relevance labels per document, scored by their expected value.
 
@@ -138,37 +160,27 @@ class PointwiseReranker(LLMReranker):
 
     name = "pointwise"
     default_template = "pointwise/labels"
+    Options = PointwiseOptions
+    options: PointwiseOptions
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        labels: Labels = DEFAULT_LABELS,
-        use_logprobs: bool | Literal["auto"] = "auto",
-        top_logprobs: int = 5,
-        **options: Any,
-    ) -> None:
-        super().__init__(model, **options)
-        self.labels = label_values(labels)
-        if use_logprobs not in ("auto", True, False):
-            raise InvalidInput(f"use_logprobs must be 'auto', True or False, got {use_logprobs!r}")
-        if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not (
-            1 <= top_logprobs <= 20
-        ):
-            raise InvalidInput(
-                f"top_logprobs must be an int between 1 and 20, got {top_logprobs!r}"
-            )
-        self.use_logprobs, self.top_logprobs = use_logprobs, top_logprobs
+    @property
+    def labels(self) -> dict[str, float]:
+        return self.options.labels
+
+    def score_kind(self) -> str:
+        return "expected_label"
+
+    def relevance(self, score: float) -> float:
+        low, high = min(self.labels.values()), max(self.labels.values())
+        return (score - low) / (high - low)
 
     def extra_params(self) -> dict[str, Any]:
-        """Extra LiteLLM parameters of each call: the logprob request and the answer cap."""
+        """Extra LiteLLM parameters of each call: the logprob request."""
         params: dict[str, Any] = {}
-        if self.use_logprobs is not False:
-            params.update(logprobs=True, top_logprobs=self.top_logprobs)
-        if self.use_logprobs == "auto":
+        if self.options.use_logprobs is not False:
+            params.update(logprobs=True, top_logprobs=self.options.top_logprobs)
+        if self.options.use_logprobs == "auto":
             params["drop_params"] = True
-        if not {"max_tokens", "max_completion_tokens"} & set(self.llm.completion_kwargs):
-            params["max_tokens"] = DEFAULT_MAX_TOKENS
         return params
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
@@ -181,22 +193,22 @@ class PointwiseReranker(LLMReranker):
         answered = False
 
         def variables(max_words: int | None) -> dict[str, Any]:
-            return {"query": ctx.query, "passage": self.passage(ctx, index, max_words),
-                    "labels": list(self.labels)}
+            return {"passage": self.passage(ctx, index, max_words), "labels": list(self.labels)}
 
         def parse(completion: Completion) -> Judgement | None:
             nonlocal answered
             answered = True
             label = parse_label(completion.text, self.labels)
             top = None
-            if self.use_logprobs is not False and completion.logprobs:
+            if self.options.use_logprobs is not False and completion.logprobs:
                 top = first_answer_token(completion.logprobs)
             probabilities = label_probabilities(top, self.labels) if top else None
             return Judgement(label, probabilities) if label or probabilities else None
 
-        judgement = await self.ask(ctx, variables, parse, **self.extra_params())
+        judgement = await self.ask(ctx, variables, parse, answer_tokens=DEFAULT_MAX_TOKENS,
+                                   **self.extra_params())
         if judgement is None:
-            source = "parse_failed" if answered else "error"
+            source = "parse_failed" if answered else ctx.stopped or "error"
             return Scored(index, min(self.labels.values()), {"label": None, "source": source})
         if judgement.probabilities is None:
             assert judgement.label is not None

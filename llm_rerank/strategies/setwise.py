@@ -8,7 +8,8 @@ ceil(log_c N). In all at most about ``N/(c-1) + k * ceil(log_c N)`` calls (N=20,
 31), each showing up to c + 1 passages, all sequential. The top ``k`` come first, best
 first; the other documents follow in input order.
 
-Score: none (the order is the output); ``score`` is ``None``.
+``k`` defaults to the caller's ``top_n`` (10 without one). Score: none of its own (the
+order is the output), so the rank-derived score of the contract.
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from ..errors import InvalidInput
+from pydantic import Field
+
 from ..llm import Completion
+from ..options import LLMOptions
 from ..parsing import parse_passage_choice
 from ..reranker import LLMReranker, RankingContext, Scored
 from .heap import heap_top_k
+from .pairwise import ANSWER_TOKENS, top_k
 
 LETTERS = string.ascii_uppercase
+
+
+class SetwiseOptions(LLMOptions):
+    """Options of ``SetwiseReranker``."""
+
+    num_children: int = Field(3, ge=2, le=len(LETTERS) - 1,
+                              description="children per heap node (a call shows c + 1)")
+    k: int | None = Field(None, ge=1, description="documents to sort to the top "
+                                                  "(default: top_n, else 10)")
 
 
 class SetwiseReranker(LLMReranker):
@@ -34,31 +47,21 @@ class SetwiseReranker(LLMReranker):
     so a judge that only fails leaves the input order intact.
 
     >>> rr = SetwiseReranker("openai/gpt-4o-mini", num_children=3, k=10, cache=False)
-    >>> rr.num_children, rr.k
+    >>> rr.options.num_children, rr.options.k
     (3, 10)
     """
 
     name = "setwise"
     default_template = "setwise/heapsort"
-
-    def __init__(self, model: str, *, num_children: int = 3, k: int = 10, **options: Any) -> None:
-        super().__init__(model, **options)
-        if isinstance(num_children, bool) or not isinstance(num_children, int) or not (
-            2 <= num_children < len(LETTERS)
-        ):
-            raise InvalidInput(
-                f"num_children must be an int between 2 and {len(LETTERS) - 1}, "
-                f"got {num_children!r}"
-            )
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput(f"k must be a positive int, got {k!r}")
-        self.num_children, self.k = num_children, k
+    Options = SetwiseOptions
+    options: SetwiseOptions
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         async def pick_best(candidates: list[int]) -> int:
             return await self._pick_best(ctx, candidates)
 
-        order = await heap_top_k(len(ctx.documents), self.k, self.num_children, pick_best)
+        order = await heap_top_k(len(ctx.documents), top_k(self.options.k, ctx),
+                                 self.options.num_children, pick_best)
         return [Scored(index) for index in order]
 
     async def _pick_best(self, ctx: RankingContext, candidates: list[int]) -> int:
@@ -71,10 +74,10 @@ class SetwiseReranker(LLMReranker):
                 {"id": label, "text": self.passage(ctx, index, max_words)}
                 for label, index in zip(labels, candidates, strict=True)
             ]
-            return {"query": ctx.query, "passages": passages}
+            return {"passages": passages}
 
         def parse(completion: Completion) -> int | None:
             return parse_passage_choice(completion.text, labels)
 
-        choice = await self.ask(ctx, variables, parse)
+        choice = await self.ask(ctx, variables, parse, answer_tokens=ANSWER_TOKENS)
         return candidates.index(min(candidates)) if choice is None else choice

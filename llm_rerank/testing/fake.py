@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm import import_litellm, register_provider
+from ..llm import import_litellm
+from ..providers import register_provider
 
 Messages = list[dict[str, str]]
 
@@ -52,6 +53,7 @@ class FakeLLM:
         return len(self.requests)
 
     async def answer(self, messages: Messages, params: dict[str, Any]) -> Any:
+        import_litellm()
         from litellm.types.utils import (
             ChatCompletionTokenLogprob,
             ChoiceLogprobs,

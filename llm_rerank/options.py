@@ -1,0 +1,90 @@
+"""Reranker options: one pydantic model per strategy, validated when the reranker is built.
+
+Each option is declared once, with its type, range, default and description; a bad value
+raises ``InvalidInput`` naming the option, the value and what is accepted, and an unknown
+option raises ``TypeError``.
+
+>>> LLMOptions.parse("Listwise", {"max_calls": 5}).max_calls
+5
+>>> LLMOptions.parse("Listwise", {"max_calls": 1.5})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+llm_rerank.errors.InvalidInput: Listwise: option max_calls=1.5: Input should be a valid integer...
+>>> LLMOptions.parse("Listwise", {"max_call": 5})
+Traceback (most recent call last):
+    ...
+TypeError: Listwise got an unknown option 'max_call'; did you mean 'max_calls'?
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidInput
+from .models import OnBudget, OnError
+
+OptionsT = TypeVar("OptionsT", bound="RerankerOptions")
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 10
+
+
+class RerankerOptions(BaseModel):
+    """Base of every reranker's options (strict types, unknown names refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              arbitrary_types_allowed=True)
+
+    @classmethod
+    def parse(cls: type[OptionsT], owner: str, values: dict[str, Any]) -> OptionsT:
+        """Validate ``values`` for reranker class ``owner`` (named in every error)."""
+        known = set(cls.model_fields)
+        for name in values:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TypeError(f"{owner} got an unknown option {name!r}{hint}")
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_url=False):
+                name = ".".join(str(part) for part in error["loc"][:1]) or "?"
+                given = values.get(name, error.get("input"))
+                problems.append(f"option {name}={given!r}: {error['msg']}")
+            raise InvalidInput(f"{owner}: " + "; ".join(dict.fromkeys(problems))) from None
+
+
+class LLMOptions(RerankerOptions):
+    """Options every LLM strategy takes (a strategy's own options extend this model)."""
+
+    template: str | Path | None = Field(
+        None, description="bundled template name or path to a .j2 file (default: the strategy's)")
+    api_base: str | None = Field(None, description="endpoint URL, e.g. http://localhost:11434")
+    api_key: str | None = Field(None, repr=False, description="API key (never cached or shown)")
+    timeout: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="seconds per call attempt")
+    temperature: float | None = Field(0.0, ge=0, le=2, description="sampling temperature")
+    completion_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="extra keyword arguments passed to LiteLLM")
+    cache: Any = Field(True, description="True (default directory), a path, a ResponseCache, "
+                                         "or False")
+    max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=100,
+                             description="retries of a call after transient errors")
+    max_concurrency: int = Field(8, ge=1, le=4096, description="LLM calls in flight at once")
+    max_calls: int | None = Field(None, ge=1, description="per-query budget: call attempts")
+    max_tokens: int | None = Field(None, ge=1,
+                                   description="per-query budget: prompt + completion tokens")
+    max_cost_usd: float | None = Field(None, gt=0, description="per-query budget: US dollars")
+    on_budget: OnBudget = Field("raise", description="'raise' BudgetExceeded (with the partial "
+                                                     "ranking) or 'keep_order'")
+    deadline_s: float | None = Field(None, gt=0, description="per-query deadline in seconds")
+    max_passage_words: int | None = Field(300, ge=1, description="passages cut to this length")
+    on_error: OnError = Field("raise", description="a call that failed for good: 'raise' or "
+                                                   "'keep_order' (recorded in the results)")
+    parse_retries: int = Field(1, ge=0, le=5, description="re-asks after an unusable answer")
+    instructions: str | None = Field(None, description="extra judging instructions, rendered "
+                                                       "in their own section of every prompt")
