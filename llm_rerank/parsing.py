@@ -10,27 +10,32 @@ words), so a 1 MB hostile answer parses in milliseconds.
 
 Reading rules, the same in every strategy:
 
-- Reasoning: ``<think>…</think>`` blocks are dropped, and so is the tail after an unclosed
-  ``<think>`` (a cut-off answer); text before a ``</think>`` that closes nothing is dropped
-  too (the model's chat template opened the block in the prompt).
+- Reasoning: everything from the first ``<think>`` (or ``<thinking>``, any case) to the
+  last ``</think>`` is dropped (text between two blocks goes with them), and so is the
+  tail after an unclosed ``<think>`` (a cut-off answer); text before a ``</think>`` that
+  closes nothing is dropped too (the model's chat template opened the block).
 - Permutations (listwise): bracketed ids (``[2] > [1]``) are read in order wherever they
   are; without brackets, only a *run* of numbers separated by ``>``, commas or spaces
   counts (preferring a run with ``>``, then the longest), so chatter such as "20 passages"
   is ignored. A lone number is read only when it is the whole answer.
-- Passage choice (pairwise, setwise): the answer is cut into clauses (at ``. , ; ! ?``,
-  line breaks, "but", "while", ...). A clause with a comparison cue ("more", "best",
-  "less", "worse", "irrelevant", ...) or a negation ("not", "n't", "no", ...) decides
-  first: "A is less relevant than B" picks B, "B is better than A" picks B, and "B is
-  worse" or "A is not relevant" picks the other passage when there are two. Otherwise
-  the first clause naming exactly one passage decides.
+- Passage choice (pairwise, setwise): the answer is cut into clauses at ``. , ; ! ?`` and
+  line breaks, and at "but", "while", "whereas", ... between two passages. The first
+  clause with a comparison cue ("more", "best", "less", "worse", "irrelevant", ...) or a
+  negation ("not", "n't", "no", ...) that picks a passage decides: "A is less relevant
+  than B" picks B, "B is better than A" picks B, "B is worse" or "A is not relevant"
+  picks the other passage when there are two (with more, no pick). Otherwise the first
+  clause naming exactly one passage decides. Conflicting cues ("more" and "less") or two
+  passages named without a comparison give no pick from that clause.
 - Labels (pointwise): the earliest label mentioned, the longest at the same place. A
   label after a negation ("not", "no", "never", "un-", "non-", optionally with "very",
   "really", "at all", ... in between) reads as the label just below it ("not likely" ->
   "unlikely", "not very likely" -> "likely"); a negated lowest label ("not unlikely")
-  has no confident reading and gives ``None``.
+  has no confident reading and gives ``None``. A negation does not reach across
+  punctuation: "Not sure, likely" reads "likely".
 - Label probabilities (pointwise logprobs), from one token position's top alternatives
   ``t`` with probabilities ``p_t = exp(min(logprob_t, 0))`` (NaN dropped), divided by their
-  sum when it exceeds 1. Formatting tokens (only spaces or punctuation) carry mass ``F``:
+  sum when it exceeds 1 (tokens over 100 characters match nothing). Formatting tokens
+  (only spaces or punctuation) carry mass ``F``:
   they postpone the answer, so the rest is conditioned on them not being chosen. A token
   matching exactly one label ``L`` adds to ``m_L``. The mass no label accounts for
   (non-label words such as "not" or "The", ambiguous prefixes, and everything outside the
@@ -40,6 +45,9 @@ Reading rules, the same in every strategy:
 
       q_L  = m_L / (1 - F)
       P(L) = q_L + [L == R] * (1 - sum_K q_K)
+
+  Without ``R`` the ``q_L`` are returned as they are (they sum to the covered mass, at
+  most 1); with no matching token at all there is no distribution (``None``).
 
   So ``{"not": -0.1, "likely": -2.0}`` with answer "not likely" gives P(likely) = 0.13
   and P(unlikely) = 0.87, not P(likely) = 1.
@@ -299,8 +307,8 @@ class _ClauseReader:
 
 _NOT_WORD = re.compile(r"[\W_]+")
 _CONTRACTED_NOT = re.compile(r"n['’]t\b", re.IGNORECASE)
-_BREAK = re.compile(r"[,;!?\n]|[.:](?!\w)")  # a negation does not reach across these
-_NOT_WORD_OR_BREAK = re.compile(r"(?:[^\w|]|_)+")
+_UP_TO_LAST_BREAK = re.compile(r".*(?:[,;!?\n]|[.:](?!\w))", re.DOTALL)
+_MAX_TOKEN_CHARS = 100  # a longer "token" is content that matches no label
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "cannot", "hardly", "barely",
                         "un", "non"})
 _FILLERS = frozenset({"very", "so", "that", "too", "really", "quite", "at", "all", "even",
@@ -314,16 +322,22 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=256)
 def _label_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    """Whole-word mentions of normalised labels, the longest first at one place."""
-    choice = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![^ ])(?:{choice})(?![^ ])")
+    """Whole-word mentions of normalised labels in lowercased text, any punctuation
+    between their words, the longest first at one place."""
+    choice = "|".join(r"[\W_]+".join(re.escape(word) for word in name.split())
+                      for name in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![^\W_])(?:{choice})(?![^\W_])")
 
 
 def _negated(before: str) -> bool:
-    """Whether the normalised text ``before`` a mention ends in a negation, allowing up to
-    two fillers in between ("not at all likely"); a break ``|`` stops the search."""
-    words = before[-64:].split()
-    if len(before) > 64:
+    """Whether the lowercased text ``before`` a mention ends in a negation, allowing up to
+    two fillers in between ("not at all likely"); punctuation such as "," or "." between
+    them stops the search ("Not sure, likely")."""
+    window = before[-64:]
+    clause_end = _UP_TO_LAST_BREAK.match(window)
+    words = normalise(_CONTRACTED_NOT.sub(" not", window[clause_end.end():] if clause_end
+                                          else window)).split()
+    if len(before) > 64 and clause_end is None:
         words = words[1:]  # the first word may be cut
     for word in reversed(words[-3:]):
         if word in _NEGATIONS:
@@ -351,13 +365,12 @@ def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
     names.pop("", None)
     if not names:
         return None
-    answer = _CONTRACTED_NOT.sub(" not", answer_text(text).lower())
-    answer = _NOT_WORD_OR_BREAK.sub(" ", _BREAK.sub(" | ", answer)).strip()
+    answer = answer_text(text).lower()
     mention = _label_pattern(tuple(names)).search(answer)
     if mention is None:
         return None
-    position = names[mention.group()]
-    if _negated(answer[: mention.start()]):
+    position = names[normalise(mention.group())]
+    if _negated(answer[max(mention.start() - 80, 0): mention.start()]):
         return order[position - 1] if position > 0 else None
     return order[position]
 
@@ -373,9 +386,9 @@ def label_probabilities(
     """Label probabilities from one token position's top logprobs (formula in the module
     docstring): a token matching exactly one label (it is the label, or the start of only
     that label: "un" -> "unlikely") gives it its mass; formatting tokens are conditioned
-    away. The mass no label accounts for goes to ``rest``, or nowhere when ``rest`` is
-    ``None`` (the values then sum to the covered mass, at most 1). ``None`` when no token
-    matches a label.
+    away; a token over 100 characters matches nothing. The mass no label accounts for
+    goes to ``rest``, or nowhere when ``rest`` is ``None`` (the values then sum to the
+    covered mass, at most 1). ``None`` when no token matches a label.
 
     >>> scale = {"unlikely": 0, "likely": 1, "very likely": 2}
     >>> found = label_probabilities({"not": -0.1, "likely": -2.0}, scale, rest="unlikely")
@@ -389,7 +402,7 @@ def label_probabilities(
     mass = dict.fromkeys(labels, 0.0)
     formatting = 0.0
     for token, probability in probabilities.items():
-        piece = normalise(token)
+        piece = normalise(token) if len(token) <= _MAX_TOKEN_CHARS else token
         if not piece:
             formatting += probability / scale
             continue
@@ -415,6 +428,7 @@ def first_answer_token(logprobs: Sequence[Mapping[str, float]]) -> Mapping[str, 
     spaces or punctuation (so a leading quote or markdown star is skipped); NaN ignored."""
     for top in logprobs:
         finite = [(logprob, token) for token, logprob in top.items() if not math.isnan(logprob)]
-        if finite and normalise(max(finite)[1]):
+        token = max(finite)[1] if finite else ""
+        if len(token) > _MAX_TOKEN_CHARS or normalise(token):
             return top
     return None
