@@ -191,12 +191,22 @@ _NON_WORD = re.compile(r"[\W_]+")
 _MAX_CLAUSES = 200  # clauses naming a passage read per answer (bounds hostile answers)
 
 
+def _variants(label: str) -> tuple[str, ...]:
+    """The spellings of a label a "Passage X" mention may use: as given, lower, upper."""
+    return label, label.lower(), label.upper()
+
+
 @lru_cache(maxsize=256)
 def _mention_pattern(labels: tuple[str, ...], named: bool) -> re.Pattern[str]:
-    """"Passage X" (any case) when ``named``, else a bare X as written, for X in labels."""
-    choice = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    """"Passage X" (X in any case) when ``named``, else a bare X as written, for X in
+    labels. Cases are spelled out, not left to IGNORECASE, so every match is a key of
+    the variants' index (IGNORECASE would also match "İ" for "I")."""
+    spellings = {variant for label in labels for variant in _variants(label)} if named else {
+        *labels}
+    choice = "|".join(re.escape(spelling) for spelling in sorted(spellings, key=len,
+                                                                    reverse=True))
     if named:
-        return re.compile(rf"\bpassage[\s\"'(\[*:]+(?P<label>{choice})(?!\w)", re.IGNORECASE)
+        return re.compile(rf"\b(?i:passage)[\s\"'(\[*:]+(?P<label>{choice})(?!\w)")
     return re.compile(rf"(?<![A-Za-z])(?P<label>{choice})(?![A-Za-z])")
 
 
@@ -227,17 +237,17 @@ def parse_passage_choice(text: str, labels: Sequence[str]) -> int | None:
     1
     """
     answer = answer_text(text)
-    index: dict[str, int] = {}
+    keys = tuple(label for label in labels if label)
+    index: dict[str, int] = {}  # every spelling of a label -> its position
     for position, label in enumerate(labels):
-        if label:
-            index.setdefault(label.casefold(), position)
+        for variant in _variants(label) if label else ():
+            index.setdefault(variant, position)
     if not index:
         return None
     if len(answer) <= 32:
-        bare = _NON_WORD.sub("", answer).casefold()
+        bare = _NON_WORD.sub("", answer)
         if bare in index:
             return index[bare]
-    keys = tuple(label for label in labels if label)
     named = _mention_pattern(keys, True).search(answer) is not None
     reader = _ClauseReader(answer, keys, index, named)
     pos, weak = 0, None
@@ -269,7 +279,7 @@ class _ClauseReader:
         self.mentions = _mention_pattern(labels, named)
 
     def label(self, mention: re.Match[str]) -> int:
-        return self.index[mention.group("label").casefold()]
+        return self.index[mention.group("label")]
 
     def verdict(
         self, start: int, end: int, first: re.Match[str]
@@ -278,7 +288,7 @@ class _ClauseReader:
         mention), whether it said so with a comparison cue or a negation, and where the
         next clause starts when a contrast ("but", "while") cuts this one short."""
         answer, chosen = self.answer, self.label(first)
-        others = tuple(label for label in self.labels if self.index[label.casefold()] != chosen)
+        others = tuple(label for label in self.labels if self.index[label] != chosen)
         second = (_mention_pattern(others, self.named).search(answer, first.end(), end)
                   if others else None)
         contrast = None
@@ -299,8 +309,8 @@ class _ClauseReader:
             return (chosen if positive else self.label(second)), True, contrast
         if positive:
             return chosen, strong, contrast
-        pair = len(self.labels) == 2 and len(self.index) == 2
-        return (1 - chosen if pair else None), True, contrast
+        rest = set(self.index.values()) - {chosen}
+        return (rest.pop() if len(rest) == 1 else None), True, contrast  # the other one
 
 
 # --- pointwise labels ------------------------------------------------------------------

@@ -112,6 +112,14 @@ def test_whitespace_bomb_does_not_stall_passage_choice() -> None:
         assert parse_passage_choice("Passage" + " " * 1_000_000 + "B", "AB") == 1
 
 
+def test_passage_choice_with_case_folding_letters_and_odd_labels() -> None:
+    letters = "ABCDEFGHIJKLMNOPQRS"
+    assert parse_passage_choice("Passage İ", letters) is None  # was a KeyError
+    assert parse_passage_choice("passage ſ is best", letters) is None
+    assert parse_passage_choice("PASSAGE b is worse", ["", "A", "B"]) == 1
+    assert parse_passage_choice("Passage A", ["", ""]) is None
+
+
 @pytest.mark.parametrize("name", BOMBS)
 def test_every_parser_survives_every_1mb_bomb(name: str) -> None:
     answer = bomb(name)
