@@ -3,33 +3,33 @@
 Cost: N calls for N documents, each showing one passage (no call for a single document).
 
 Score: the expected label value, sum over labels of p(label) * value(label), when the
-provider returns logprobs; the probabilities are those of the first answer token's top
-alternatives that match a label (a token matches when, stripped of spaces and punctuation
-and lowercased, it is the label or the start of exactly one label: "un" -> "unlikely",
-" very" -> "very likely"), renormalised over the labels. Otherwise the value of the label
-read from the answer text. An answer without a usable label, or a failed call absorbed by
-``on_error="keep_order"``, scores the lowest value. Ties keep input order. The
-``relevance_score`` is the expected value rescaled to [0, 1]: (score - lowest label value)
-/ (highest - lowest).
+provider returns logprobs; p comes from the first answer token's top alternatives (a token
+matches a label when, stripped of spaces and punctuation and lowercased, it is the label
+or the start of exactly one label: "un" -> "unlikely", " very" -> "very likely"), and the
+mass on tokens that match no label ("not", "The") goes to the label read from the answer
+text, else to the lowest label (formula in ``llm_rerank.parsing``). Otherwise the value of
+the label read from the answer text ("not likely" reads as "unlikely"). An answer without
+a usable label, or a failed call absorbed by ``on_error="keep_order"``, scores the lowest
+value. Ties keep input order. The ``relevance_score`` is the expected value rescaled to
+[0, 1]: (score - lowest label value) / (highest - lowest).
 
 ``details``: ``label`` (the label answered, else the most probable one), ``source``
 ("logprobs", "text", "parse_failed", "error", or "budget"/"deadline" for documents the
-query stopped before judging) and, with logprobs, ``probabilities``
-(label -> renormalised probability).
+query stopped before judging) and, with logprobs, ``probabilities`` (label ->
+probability, summing to 1).
 
 >>> labels = label_values(["no", "yes"])
 >>> parse_label("**Yes.**", labels), parse_label("very likely", label_values(DEFAULT_LABELS))
 ('yes', 'very likely')
 >>> top = {" very": -0.1, "likely": -2.4, "The": -3.0}
->>> probabilities = label_probabilities(top, label_values(DEFAULT_LABELS))
+>>> probabilities = label_probabilities(top, label_values(DEFAULT_LABELS), rest="likely")
 >>> {label: round(p, 2) for label, p in probabilities.items()}
-{'unlikely': 0.0, 'likely': 0.09, 'very likely': 0.91}
+{'unlikely': 0.0, 'likely': 0.13, 'very likely': 0.87}
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,18 +39,12 @@ from pydantic import Field, field_validator
 from ..errors import InvalidInput
 from ..llm import Completion
 from ..options import LLMOptions
-from ..parsing import strip_reasoning
+from ..parsing import first_answer_token, label_probabilities, normalise, parse_label
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
 
 DEFAULT_LABELS = ("unlikely", "likely", "very likely")
 DEFAULT_MAX_TOKENS = 8
 Labels = Sequence[str] | Mapping[str, float]
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
-def normalise(text: str) -> str:
-    """Lowercase words separated by single spaces: ``' "Very-likely."'`` -> ``'very likely'``."""
-    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def label_values(labels: Labels) -> dict[str, float]:
@@ -75,49 +69,6 @@ def label_values(labels: Labels) -> dict[str, float]:
     if len({normalise(label) for label, _ in pairs}) < len(pairs):
         raise InvalidInput(f"labels must differ (ignoring case and punctuation), got {labels!r}")
     return {label: float(value) for label, value in sorted(pairs, key=lambda pair: pair[1])}
-
-
-def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
-    """The label an answer names, or ``None``: the earliest mention, the longest label
-    first when several start there ("very likely" beats "likely"); whole words only, so
-    "unlikely" is not read as "likely". Case, quotes, punctuation and ``<think>`` are ignored.
-    """
-    answer = f" {normalise(strip_reasoning(text))} "
-    mentions = [
-        (answer.find(f" {normalise(label)} "), -len(normalise(label)), label) for label in labels
-    ]
-    found = sorted(mention for mention in mentions if mention[0] >= 0)
-    return found[0][2] if found else None
-
-
-def label_probabilities(
-    top: Mapping[str, float], labels: Mapping[str, float]
-) -> dict[str, float] | None:
-    """Label probabilities from one token position's top logprobs, renormalised over the
-    labels; ``None`` when no token matches a label. A token that starts several labels
-    (and equals none) is ambiguous and ignored."""
-    names = {label: normalise(label) for label in labels}
-    mass = dict.fromkeys(labels, 0.0)
-    for token, logprob in top.items():
-        piece = normalise(token)
-        if not piece:
-            continue
-        exact = [label for label, name in names.items() if name == piece]
-        starts = [label for label, name in names.items() if name.startswith(piece)]
-        matched = exact or starts
-        if len(matched) == 1:
-            mass[matched[0]] += math.exp(logprob)
-    total = sum(mass.values())
-    return {label: p / total for label, p in mass.items()} if total > 0 else None
-
-
-def first_answer_token(logprobs: Sequence[Mapping[str, float]]) -> Mapping[str, float] | None:
-    """Top alternatives of the first token position that is not just spaces or punctuation
-    (so a leading quote or markdown star is skipped)."""
-    for top in logprobs:
-        if top and normalise(max(top, key=top.__getitem__)):
-            return top
-    return None
 
 
 @dataclass
@@ -202,7 +153,8 @@ class PointwiseReranker(LLMReranker):
             top = None
             if self.options.use_logprobs is not False and completion.logprobs:
                 top = first_answer_token(completion.logprobs)
-            probabilities = label_probabilities(top, self.labels) if top else None
+            rest = label or next(iter(self.labels))  # takes the mass on non-label tokens
+            probabilities = label_probabilities(top, self.labels, rest) if top else None
             return Judgement(label, probabilities) if label or probabilities else None
 
         judgement = await self.ask(ctx, variables, parse, answer_tokens=DEFAULT_MAX_TOKENS,
