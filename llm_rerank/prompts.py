@@ -77,6 +77,9 @@ class PromptTemplate:
             raise TemplateError(
                 f"template {name_or_path}: line {exc.lineno}: {exc.message}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise TemplateError(f"template {name_or_path}: not valid UTF-8 ({exc.reason} at "
+                                f"byte {exc.start})") from exc
         return cls(template, str(name_or_path))
 
     @property
@@ -85,7 +88,8 @@ class PromptTemplate:
         return self._template.filename
 
     def render(self, **variables: Any) -> list[Message]:
-        """Render to chat messages; a missing variable raises ``TemplateError``."""
+        """Render to chat messages; a missing variable, or any error that a (user) template
+        raises while rendering, raises ``TemplateError`` naming the template."""
         try:
             if not self._roles:
                 return [{"role": "user", "content": self._template.render(**variables).strip()}]
@@ -96,6 +100,10 @@ class PromptTemplate:
             ]
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {self.name!r}: {exc}") from exc
+        except Exception as exc:  # e.g. {{ 1 // 0 }} or a filter given the wrong type
+            raise TemplateError(
+                f"template {self.name!r} failed to render: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def truncate_words(text: str, max_words: int | None) -> str:
