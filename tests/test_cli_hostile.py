@@ -349,3 +349,31 @@ def test_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"llm-rerank: error: {bad}:1: not valid UTF-8")
     assert "Traceback" not in done.stderr
+
+
+def test_compare_strict_counts_failed_calls_of_a_reranker_side(
+        source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "a.trec"
+    run.write_text("q1 Q0 a0 1 3 t\nq2 Q0 b0 1 1 t\n")
+    with fake_llm(failing_judge) as fake:
+        args = ["compare", str(run), "--b", f"listwise:{fake.model}", "-i", str(source),
+                "--no-cache", "--b-option", "on_error=keep_order", "--b-option", "max_retries=0"]
+        assert main(args) == 0
+        assert "2 failed calls" in capsys.readouterr().err
+        assert main([*args, "--strict"]) == 1
+
+
+def test_prompts_shrunk_is_read_from_the_ranking_or_its_details() -> None:
+    from llm_rerank.cli.outcome import Outcome, prompts_shrunk
+    from llm_rerank.models import Document, RankedResult, RankedResults
+
+    def result(index: int, shrunk: bool) -> RankedResult:
+        return RankedResult(rank=index + 1, index=index, score=1.0, relevance_score=0.5,
+                            document=Document(text="t"), details={"prompt_shrunk": shrunk})
+
+    ranking = RankedResults(query="q", strategy="s",
+                            results=[result(0, True), result(1, False), result(2, True)])
+    assert prompts_shrunk(ranking) == 2
+    outcome = Outcome()
+    outcome.add(ranking)
+    assert "2 prompts shrunk" in outcome.summary("reranked") and not outcome.failed

@@ -26,7 +26,7 @@ EXIT_CODES = f"""\
 exit status:
   {EXIT_OK}    success
   {EXIT_STRICT}    the run completed, but --strict saw failed LLM calls or parse failures
-  {EXIT_USAGE}    bad flag, input file or output path (nothing was written)
+  {EXIT_USAGE}    bad flag, input file, output path or prompt template
   {EXIT_LLM}    an LLM call failed for good (after retries) or a budget was exhausted
   {EXIT_BUG}    unexpected internal error (set {DEBUG_ENV}=1 to see the traceback)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
