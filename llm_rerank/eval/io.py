@@ -87,7 +87,7 @@ def read_requests(source: Source) -> list[RerankRequest]:
                 continue
             where = f"{name}:{number}"
             row = load_json_line(line, where)
-            if isinstance(row, list) and number == 1:
+            if isinstance(row, list) and not requests:
                 raise InvalidInput(f"{where}: the file is a JSON array; write one JSON object "
                                    "a line (JSONL)")
             requests.append(parse_request(row, where))
