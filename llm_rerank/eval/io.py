@@ -80,7 +80,7 @@ def read_requests(source: Source) -> list[RerankRequest]:
     Problems raise ``InvalidInput`` naming the file and line: bytes that are not UTF-8
     (a leading byte-order mark is fine), a line that is not one JSON object, a missing field.
     """
-    requests = []
+    requests: list[RerankRequest] = []
     with text_lines(source, "input") as (lines, name):
         for number, line in lines:
             if not line.strip():
