@@ -79,6 +79,9 @@ class PromptTemplate:
             raise TemplateError(
                 f"template {name_or_path}: line {exc.lineno}: {exc.message}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise TemplateError(f"template {name_or_path}: not valid UTF-8 ({exc.reason} at "
+                                f"byte {exc.start})") from exc
         return cls(template, str(name_or_path))
 
     @property
@@ -87,7 +90,8 @@ class PromptTemplate:
         return self._template.filename
 
     def render(self, **variables: Any) -> list[Message]:
-        """Render to chat messages; a missing variable raises ``TemplateError``.
+        """Render to chat messages; a missing variable, or any error that a (user) template
+        raises while rendering, raises ``TemplateError`` naming the template.
 
         ``instructions`` (optional in every template) defaults to ``None``.
         """

@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 
 from .compare import ComparisonReport, QueryComparison, RankedDoc
+from .files import atomic_write
 from .models import Usage
 
 _CSS = """
@@ -373,8 +374,13 @@ def write_html(
     disagreeing: int = 5,
     note: str | None = None,
 ) -> Path:
-    """Write ``render_html`` of the report to ``path``; returns the path."""
-    target = Path(path)
-    target.write_text(render_html(report, title=title, queries=queries, texts=texts,
-                                  disagreeing=disagreeing, note=note), encoding="utf-8")
-    return target
+    """Write ``render_html`` of the report to ``path``; returns the path.
+
+    The page is rendered first and written atomically: an existing file is replaced only by
+    a complete report. A missing directory raises ``InvalidInput``.
+    """
+    page = render_html(report, title=title, queries=queries, texts=texts,
+                       disagreeing=disagreeing, note=note)
+    with atomic_write(path, "HTML report") as stream:
+        stream.write(page)
+    return Path(path)

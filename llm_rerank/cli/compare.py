@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from .options import llm_options, parse_options
+from .options import is_llm_strategy, llm_options, parse_options
+from .outcome import STRICT_HELP
 
 if TYPE_CHECKING:
     from ..eval.io import RerankRequest
-    from ..models import Usage
     from ..reranker import Reranker
+    from .outcome import Outcome
 
 DEFAULT_METRICS = ["ndcg@10", "mrr@10"]
 
@@ -54,6 +55,9 @@ def register(subparsers: Any) -> None:
                             help=f"an option of reranker {upper} (value read as JSON)")
         parser.add_argument(f"--{side}-api-base", dest=f"api_base_{side}",
                             help=f"endpoint of reranker {upper}")
+        parser.add_argument(f"--{side}-api-key", dest=f"api_key_{side}",
+                            help=f"API key of reranker {upper} (default: the provider's "
+                                 "environment variable)")
         parser.add_argument(f"--{side}-label", dest=f"label_{side}",
                             help=f"name of side {upper} in the report")
         parser.add_argument(f"--{side}-save", dest=f"save_{side}", metavar="RUN",
@@ -62,6 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cache-dir", help="LLM sides: response cache directory")
     parser.add_argument("--concurrent-queries", type=int, default=8,
                         help="queries ranked at the same time per side (default 8)")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.set_defaults(func=run)
 
 
@@ -74,20 +79,24 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return strategy, model or None
 
 
-def build_reranker(spec: str, option_pairs: list[str], api_base: str | None,
-                   args: argparse.Namespace) -> Reranker:
-    """A reranker from a spec and its side's options (cache options apply to LLM sides)."""
-    from ..reranker import LLMReranker, get_reranker, reranker_class
+def build_reranker(spec: str, side: str, args: argparse.Namespace) -> Reranker:
+    """Side ``side``'s reranker from its spec and options (cache options: LLM sides only)."""
+    from ..reranker import get_reranker
 
     strategy, model = split_spec(spec)
-    options = parse_options(option_pairs)
+    dedicated = {"model": f"--{side} STRATEGY:MODEL", "api_base": f"--{side}-api-base",
+                 "api_key": f"--{side}-api-key", "cache": "--no-cache or --cache-dir",
+                 "cache_dir": "--cache-dir"}
+    options = parse_options(getattr(args, f"option_{side}"), dedicated, f"--{side}-option")
     if model is not None:
         options["model"] = model
-    if issubclass(reranker_class(strategy), LLMReranker):
-        options.update(llm_options(api_base=api_base, no_cache=args.no_cache,
+    api_base, api_key = getattr(args, f"api_base_{side}"), getattr(args, f"api_key_{side}")
+    if is_llm_strategy(strategy):
+        options.update(llm_options(api_base=api_base, api_key=api_key, no_cache=args.no_cache,
                                    cache_dir=args.cache_dir))
-    elif api_base:
-        raise InvalidInput(f"strategy {strategy!r} takes no API base")
+    elif api_base or api_key:
+        flag = f"--{side}-api-base" if api_base else f"--{side}-api-key"
+        raise InvalidInput(f"{flag} does not apply to strategy {strategy!r}, which calls no LLM")
     try:
         return get_reranker(strategy, **options)
     except TypeError as exc:
@@ -95,12 +104,12 @@ def build_reranker(spec: str, option_pairs: list[str], api_base: str | None,
 
 
 async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurrency: int,
-                     label: str) -> tuple[dict[str, dict[str, float]], Usage, float]:
-    """Rerank every request: the run (ranks as scores), the summed usage, the wall time."""
+                     label: str) -> tuple[dict[str, dict[str, float]], Outcome, float]:
+    """Rerank every request: the run (ranks as scores), the outcome, the wall time."""
     import time
 
     from ..eval.trec import run_from_rankings
-    from ..models import Usage
+    from .outcome import Outcome
     from .progress import Progress
 
     progress = Progress(len(requests), label)
@@ -110,15 +119,30 @@ async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurre
         max_concurrent_queries=concurrency, on_result=lambda position, results: progress.advance(),
     )
     wall_time = time.perf_counter() - started
-    total = sum((results.usage for results in ranked), Usage())
-    progress.close(f"{label}: reranked {len(requests)} queries in {wall_time:.1f} s, "
-                   f"{total.llm_calls} LLM calls, ${total.cost_usd:.4f}")
+    outcome = Outcome()
+    for results in ranked:
+        outcome.add(results)
+    progress.close(f"{label}: {outcome.summary('reranked')} in {wall_time:.1f} s")
     rankings = {
         request.query_id: [r.document.id if r.document.id is not None else str(r.index)
                            for r in results]
         for request, results in zip(requests, ranked, strict=True)
     }
-    return run_from_rankings(rankings), total, wall_time
+    return run_from_rankings(rankings), outcome, wall_time
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unwritable output paths before any reranking."""
+    from ..files import check_output_path
+
+    if args.html:
+        check_output_path(args.html, "--html")
+    for side in ("a", "b"):
+        if path := getattr(args, f"save_{side}"):
+            if getattr(args, f"spec_{side}") is None:
+                raise InvalidInput(f"--{side}-save needs --{side} STRATEGY:MODEL (a run file "
+                                   "side has nothing to save)")
+            check_output_path(path, f"--{side}-save")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     from ..reranker import run_sync
 
     if args.concurrent_queries < 1:
-        raise InvalidInput("--concurrent-queries must be >= 1")
+        raise InvalidInput(f"--concurrent-queries must be >= 1, got {args.concurrent_queries}")
+    check_outputs(args)
     positional = list(args.runs)
     wanted = (args.spec_a is None) + (args.spec_b is None)
     if len(positional) != wanted:
@@ -142,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
         if spec is not None:
             if requests is None:
                 raise InvalidInput(f"--{side} {spec} needs -i/--input with the queries to rerank")
-            rerankers[side] = (spec, build_reranker(spec, getattr(args, f"option_{side}"),
-                                                    getattr(args, f"api_base_{side}"), args))
+            rerankers[side] = (spec, build_reranker(spec, side, args))
     sides: dict[str, tuple[str, Any, Any, float | None]] = {}
+    failed = False
     for side in ("a", "b"):
         label = getattr(args, f"label_{side}")
         if side not in rerankers:
@@ -154,11 +179,12 @@ def run(args: argparse.Namespace) -> int:
         spec, reranker = rerankers[side]
         label = label or spec
         assert requests is not None
-        ranked, usage, wall_time = run_sync(
+        ranked, outcome, wall_time = run_sync(
             rerank_run(reranker, requests, args.concurrent_queries, label))
+        failed = failed or outcome.failed
         if getattr(args, f"save_{side}"):
             write_run(getattr(args, f"save_{side}"), ranked, tag=reranker.name)
-        sides[side] = (label, ranked, usage, wall_time)
+        sides[side] = (label, ranked, outcome.usage, wall_time)
     (label_a, run_a, usage_a, wall_a), (label_b, run_b, usage_b, wall_b) = sides["a"], sides["b"]
     qrels = read_qrels(args.qrels) if args.qrels else None
     report = compare_runs(run_a, run_b, qrels, args.metrics, args.k, usage_a=usage_a,
@@ -177,4 +203,8 @@ def run(args: argparse.Namespace) -> int:
         print(summary_text(report))
         if args.html:
             print(f"report: {args.html}", file=sys.stderr)
+    if args.strict and failed:
+        print("llm-rerank: error: --strict: a reranker had failed calls or parse failures "
+              "(see the summary above)", file=sys.stderr)
+        return 1
     return 0

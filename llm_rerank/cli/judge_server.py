@@ -9,6 +9,8 @@ import contextlib
 import sys
 from typing import Any
 
+from ..errors import InvalidInput
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
                         help="JSONL of queries and candidates (RankGPT or candidates shape)")
     parser.add_argument("--qrels", required=True, help="TREC qrels: qid 0 docid grade")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
     parser.add_argument("--noise", type=float, default=0.0,
                         help="std-dev of Gaussian noise added to each grade (default 0)")
     parser.add_argument("--position-bias", type=float, default=0.0,
@@ -39,13 +41,20 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.trec import read_qrels
     from ..testing.server import JudgeServer
 
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"--port must be in 0..65535, got {args.port}")
     requests = read_requests(args.data)
     qrels = read_qrels(args.qrels)
-    server = JudgeServer(
-        requests, qrels, host=args.host, port=args.port, verbose=args.verbose,
-        noise=args.noise, position_bias=args.position_bias, latency_ms=args.latency_ms,
-        error_rate=args.error_rate, garbage_rate=args.garbage_rate, seed=args.seed,
-    )
+    try:
+        server = JudgeServer(
+            requests, qrels, host=args.host, port=args.port, verbose=args.verbose,
+            noise=args.noise, position_bias=args.position_bias, latency_ms=args.latency_ms,
+            error_rate=args.error_rate, garbage_rate=args.garbage_rate, seed=args.seed,
+        )
+    except OSError as exc:  # port in use, no permission for a low port, unknown host
+        reason = exc.strerror or str(exc)
+        raise InvalidInput(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
+                           "--port (--port 0 picks a free one) or --host") from None
     print(f"judge server: {len(requests)} queries, {sum(map(len, qrels.values()))} judgments; "
           f"api_base {server.url} (model openai/{server.model_name}); Ctrl-C stops",
           file=sys.stderr, flush=True)

@@ -1,39 +1,75 @@
-"""Command-line options shared by the commands that build rerankers."""
+"""Command-line options shared by the commands that build rerankers.
+
+A reranker option set by a dedicated flag (``-m`` sets ``model``) cannot also be given as
+``-O KEY=VALUE``: two values for one option are refused instead of one silently winning.
+A new dedicated flag is added in ``add_model_options`` and listed in ``DEDICATED_FLAGS``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidInput
 
+# reranker option -> the flag(s) that set it; ``-O`` refuses these keys
+DEDICATED_FLAGS: dict[str, str] = {
+    "model": "-m/--model",
+    "api_base": "--api-base",
+    "api_key": "--api-key",
+    "cache": "--no-cache or --cache-dir",
+    "cache_dir": "--cache-dir",
+}
+
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``-s/--strategy``, ``-m/--model`` and the connection options of a reranker."""
+    """``-s/--strategy``, ``-m/--model``, ``-O`` and the connection options of a reranker."""
     parser.add_argument("-s", "--strategy", default="listwise",
                         help="pointwise, pairwise, listwise, setwise or cross-encoder")
     parser.add_argument("-m", "--model", required=True,
                         help="a LiteLLM model string (e.g. openai/gpt-4o-mini) or a local model")
-    parser.add_argument("--api-base", help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     parser.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
-                        help="a strategy option, e.g. -O window_size=20 (value read as JSON)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    parser.add_argument("--cache-dir", help="response cache directory")
+                        help="a strategy option, e.g. -O window_size=20 (value read as JSON); "
+                             "options with a flag of their own (model, api_base, ...) take "
+                             "that flag")
+    llm = parser.add_argument_group("LLM connection (not for cross-encoder)")
+    llm.add_argument("--api-base", help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
+    llm.add_argument("--api-key", help="API key (default: the provider's environment variable)")
+    llm.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    llm.add_argument("--cache-dir", help="response cache directory")
 
 
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["window_size=20", "method=heap"]`` -> ``{"window_size": 20, "method": "heap"}``."""
+def parse_options(pairs: list[str], dedicated: Mapping[str, str] = DEDICATED_FLAGS,
+                  flag: str = "-O") -> dict[str, Any]:
+    """``["window_size=20", "method=heap"]`` -> ``{"window_size": 20, "method": "heap"}``.
+
+    A key given twice, or one that ``dedicated`` maps to its own flag, raises ``InvalidInput``.
+
+    >>> parse_options(["window_size=20", "method=heap"])
+    {'window_size': 20, 'method': 'heap'}
+    >>> parse_options(["model=x"])
+    Traceback (most recent call last):
+    ...
+    llm_rerank.errors.InvalidInput: -O model=x: set model with -m/--model, not -O
+    """
     options: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, raw = pair.partition("=")
+        raw_key, sep, raw = pair.partition("=")
+        key = raw_key.strip().replace("-", "_")
         if not sep or not key:
-            raise InvalidInput(f"option {pair!r} is not KEY=VALUE")
+            raise InvalidInput(f"{flag} {pair!r} is not KEY=VALUE")
+        if key in dedicated:
+            raise InvalidInput(f"{flag} {pair}: set {key} with {dedicated[key]}, not {flag}")
+        if key in options:
+            raise InvalidInput(f"{flag} {key} is given twice; keep one value")
         try:
-            options[key.replace("-", "_")] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.replace("-", "_")] = raw
+            options[key] = json.loads(raw)
+        except ValueError:  # not JSON (or nested too deeply to be): the text itself
+            options[key] = raw
+        except RecursionError:
+            raise InvalidInput(f"{flag} {key}: value nested too deeply") from None
     return options
 
 
@@ -44,6 +80,8 @@ def llm_options(*, api_base: str | None = None, api_key: str | None = None,
     >>> llm_options(api_base="http://127.0.0.1:8000/v1", no_cache=True)
     {'api_base': 'http://127.0.0.1:8000/v1', 'cache': False}
     """
+    if no_cache and cache_dir:
+        raise InvalidInput("--no-cache and --cache-dir contradict each other; give one")
     options: dict[str, Any] = {}
     if api_base:
         options["api_base"] = api_base
@@ -56,10 +94,22 @@ def llm_options(*, api_base: str | None = None, api_key: str | None = None,
     return options
 
 
+def is_llm_strategy(strategy: str) -> bool:
+    """Whether ``strategy`` calls an LLM (an unknown name raises ``InvalidInput``)."""
+    from ..reranker import LLMReranker, reranker_class
+
+    return issubclass(reranker_class(strategy), LLMReranker)
+
+
 def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword options for ``get_reranker`` from the parsed command line."""
     options = parse_options(args.option)
-    if args.strategy != "cross-encoder":
+    if is_llm_strategy(args.strategy):
         options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
                                    no_cache=args.no_cache, cache_dir=args.cache_dir))
+    else:
+        for name in ("api_base", "api_key", "no_cache", "cache_dir"):
+            if getattr(args, name):
+                raise InvalidInput(f"--{name.replace('_', '-')} does not apply to strategy "
+                                   f"{args.strategy!r}, which calls no LLM")
     return {"model": args.model, **options}

@@ -28,6 +28,11 @@ class Progress:
             )
             self.stream.flush()
 
+    def note(self, line: str) -> None:
+        """A line of its own (a warning) that the bar does not overwrite."""
+        self.stream.write(("\r\033[K" if self.enabled else "") + line + "\n")
+        self.stream.flush()
+
     def close(self, summary: str) -> None:
         if self.enabled:
             self.stream.write("\n")

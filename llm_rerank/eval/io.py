@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, Literal
 
 from ..errors import InvalidInput
+from ..files import Source, text_lines
 from ..models import Document, RankedResults
+from .trec import check_trec_ids, load_json_line
 
 RunFormat = Literal["jsonl", "trec"]
 
@@ -73,25 +74,23 @@ def parse_request(row: object, where: str) -> RerankRequest:
     return RerankRequest(query_id=str(qid), query=query, documents=docs)
 
 
-def read_requests(source: str | Path | IO[str]) -> list[RerankRequest]:
-    """Read every row of a reranking input file (path or open text stream)."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"input file not found: {path}")
-        with path.open(encoding="utf-8") as stream:
-            return read_requests(stream)
-    name = getattr(source, "name", "<input>")
-    requests = []
-    for number, line in enumerate(source, start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
-        requests.append(parse_request(row, where))
+def read_requests(source: Source) -> list[RerankRequest]:
+    """Read every row of a reranking input file (path or open text stream).
+
+    Problems raise ``InvalidInput`` naming the file and line: bytes that are not UTF-8
+    (a leading byte-order mark is fine), a line that is not one JSON object, a missing field.
+    """
+    requests: list[RerankRequest] = []
+    with text_lines(source, "input") as (lines, name):
+        for number, line in lines:
+            if not line.strip():
+                continue
+            where = f"{name}:{number}"
+            row = load_json_line(line, where)
+            if isinstance(row, list) and not requests:
+                raise InvalidInput(f"{where}: the file is a JSON array; write one JSON object "
+                                   "a line (JSONL)")
+            requests.append(parse_request(row, where))
     if not requests:
         raise InvalidInput(f"{name}: no rows")
     return requests
@@ -115,14 +114,16 @@ def results_to_jsonl(query_id: str, results: RankedResults) -> dict[str, Any]:
 
 
 def trec_lines(query_id: str, results: RankedResults, tag: str) -> Iterator[str]:
-    """TREC run lines ``qid Q0 docid rank score tag``.
+    """TREC run lines ``qid Q0 docid rank score tag``; ids a run cannot hold raise
+    ``InvalidInput`` (see ``check_trec_ids``) before the first line.
 
     The score column is ``N - rank + 1``: evaluation tools sort by score, and strategy
     scores may tie, so this keeps our order exactly (JSONL output keeps the real scores).
     """
+    doc_ids = [r.document.id if r.document.id is not None else str(r.index) for r in results]
+    check_trec_ids(query_id, doc_ids)
     count = len(results)
-    for r in results:
-        doc_id = r.document.id if r.document.id is not None else str(r.index)
+    for r, doc_id in zip(results, doc_ids, strict=True):
         yield f"{query_id} Q0 {doc_id} {r.rank} {count - r.rank + 1} {tag}"
 
 

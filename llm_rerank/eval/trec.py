@@ -15,30 +15,14 @@ is the ranking).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 from ..errors import InvalidInput
+from ..files import Source, atomic_write, text_lines
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
-
-Source = str | Path | IO[str]
-
-
-@contextmanager
-def _open_text(source: Source, what: str) -> Iterator[tuple[IO[str], str]]:
-    """Yield ``(stream, name)`` for a path or an already open text stream."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise InvalidInput(f"{what} file not found: {path}")
-        with path.open(encoding="utf-8") as stream:
-            yield stream, str(path)
-    else:
-        yield source, str(getattr(source, "name", f"<{what}>"))
 
 
 def read_qrels(source: Source) -> Qrels:
@@ -49,8 +33,8 @@ def read_qrels(source: Source) -> Qrels:
     {'q1': {'d1': 2, 'd2': 0}}
     """
     qrels: Qrels = {}
-    with _open_text(source, "qrels") as (stream, name):
-        for number, line in enumerate(stream, start=1):
+    with text_lines(source, "qrels") as (lines, name):
+        for number, line in lines:
             fields = line.split()
             if not fields:
                 continue
@@ -115,11 +99,29 @@ def _ordered_ids(row: Mapping[str, object], where: str) -> tuple[str, list[str]]
     return str(qid), doc_ids
 
 
-def _read_jsonl_line(run: Run, line: str, where: str) -> None:
+def load_json_line(line: str, where: str) -> object:
+    """One JSONL line as a Python value; bad JSON raises ``InvalidInput`` naming ``where``.
+
+    >>> load_json_line("[" * 100000, "in.jsonl:3")
+    Traceback (most recent call last):
+    ...
+    llm_rerank.errors.InvalidInput: in.jsonl:3: JSON nested too deeply to read
+    """
     try:
-        row = json.loads(line)
+        return json.loads(line)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from exc
+        hint = ""
+        if line.strip() in ("[", "{"):
+            hint = "; write one complete JSON object a line (JSONL), not an indented document"
+        raise InvalidInput(f"{where}: not valid JSON ({exc.msg}){hint}") from None
+    except RecursionError:
+        raise InvalidInput(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise InvalidInput(f"{where}: not valid JSON ({exc})") from None
+
+
+def _read_jsonl_line(run: Run, line: str, where: str) -> None:
+    row = load_json_line(line, where)
     if not isinstance(row, dict):
         raise InvalidInput(f"{where}: expected a JSON object, got {type(row).__name__}")
     qid, doc_ids = _ordered_ids(row, where)
@@ -143,9 +145,9 @@ def read_run(source: Source) -> Run:
     {'q1': {'d1': 9.5, 'd2': 7.0}}
     """
     run: Run = {}
-    with _open_text(source, "run") as (stream, name):
+    with text_lines(source, "run") as (lines, name):
         is_jsonl: bool | None = None
-        for number, line in enumerate(stream, start=1):
+        for number, line in lines:
             stripped = line.strip()
             if not stripped:
                 continue
@@ -184,14 +186,54 @@ def _format_score(score: float) -> str:
     return str(int(score)) if score.is_integer() and abs(score) < 1e15 else repr(score)
 
 
+def trec_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a TREC run column (query id, doc id), or None when it can.
+
+    >>> trec_id_problem("doc 7"), trec_id_problem(""), trec_id_problem("d7")
+    ('contains whitespace', 'is empty', None)
+    """
+    if not value:
+        return "is empty"
+    if any(ch.isspace() for ch in value):
+        return "contains whitespace"
+    return None
+
+
+TREC_ID_HINT = ("a TREC run is whitespace-separated columns: fix the ids in the input, "
+                "or write JSONL (--format jsonl)")
+
+
+def check_trec_ids(query_id: str, doc_ids: Iterable[str]) -> None:
+    """Raise ``InvalidInput`` naming the query, the id and the problem when a TREC run
+    cannot hold these ids (empty, whitespace, a document listed twice for the query)."""
+    problem = trec_id_problem(query_id)
+    if problem:
+        raise InvalidInput(f"query id {query_id!r} {problem}; {TREC_ID_HINT}")
+    seen: set[str] = set()
+    for doc_id in doc_ids:
+        problem = trec_id_problem(doc_id)
+        if problem is None and doc_id in seen:
+            problem = "appears twice"
+        if problem:
+            raise InvalidInput(f"query {query_id!r}: document id {doc_id!r} {problem}; "
+                               f"{TREC_ID_HINT}")
+        seen.add(doc_id)
+
+
 def write_run(
     target: Source, run: Mapping[str, Mapping[str, float]], tag: str = "llm_rerank"
 ) -> None:
-    """Write a TREC run (``qid Q0 docid rank score tag``), each query in ``ranking`` order."""
+    """Write a TREC run (``qid Q0 docid rank score tag``), each query in ``ranking`` order.
+
+    Ids are checked before anything is written; a path is written atomically (an existing
+    file is replaced only once the whole run is written).
+    """
     if not tag or any(ch.isspace() for ch in tag):
         raise InvalidInput(f"run tag {tag!r} must be non-empty and contain no whitespace")
+    for qid, scores in run.items():
+        check_trec_ids(qid, scores)
     if isinstance(target, (str, Path)):
-        with Path(target).open("w", encoding="utf-8") as stream:
+        with atomic_write(target, "run file") as stream:
             write_run(stream, run, tag)
         return
     for qid, scores in run.items():
