@@ -104,3 +104,29 @@ def test_prompts_commands(capsys: pytest.CaptureFixture[str]) -> None:
     messages = json.loads(capsys.readouterr().out)
     assert messages[0]["role"] == "system" and "my question" in messages[1]["content"]
     assert main(["prompts", "render", "listwise/rankgpt", "--vars", "[1]"]) == 2
+
+
+def test_limit_flags_reach_the_reranker(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 8: the CLI had no --timeout and no budget flags."""
+    source = write_input(tmp_path / "in.jsonl")
+    with fake_llm(lambda messages: "likely") as fake:
+        status = main(["rerank", "-s", "pointwise", "-m", fake.model, "-i", str(source),
+                       "-o", str(tmp_path / "out.jsonl"), "--no-cache", "--timeout", "5",
+                       "--max-calls", "2", "--on-budget", "keep_order", "--deadline-s", "30",
+                       "--instructions", "prefer recent passages"])
+    assert status == 0 and fake.calls == 4  # 2 per query
+    assert "Instructions for judging relevance: prefer recent passages" in (
+        fake.requests[0]["messages"][-1]["content"])
+    assert "2 stopped early" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--timeout", "0"], "timeout"), (["--max-calls", "0"], "max_calls"),
+    (["--on-budget", "skip"], "on_budget"), (["-O", "timeout=3"], "--timeout"),
+])
+def test_bad_limit_flags_are_refused(tmp_path: Path, flags: list[str], message: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_input(tmp_path / "in.jsonl")
+    status = main(["rerank", "-m", "openai/x", "-i", str(source), "--no-cache", *flags])
+    assert status == 2 and message in capsys.readouterr().err

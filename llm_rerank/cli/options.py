@@ -14,6 +14,21 @@ from typing import Any
 
 from ..errors import InvalidInput
 
+# LLM options with a flag of their own: option -> (type, help)
+LLM_FLAGS: dict[str, tuple[Any, str]] = {
+    "timeout": (float, "seconds one call attempt may take (default 60)"),
+    "max_retries": (int, "retries of a call after rate limits, timeouts, 5xx (default 10)"),
+    "max_calls": (int, "budget per query: LLM call attempts"),
+    "max_tokens": (int, "budget per query: prompt + completion tokens"),
+    "max_cost_usd": (float, "budget per query: US dollars (LiteLLM's price table)"),
+    "on_budget": (str, "when a budget runs out: 'raise' (default; exit status 3) or "
+                       "'keep_order' (the rest keeps its order, counted in the summary)"),
+    "deadline_s": (float, "deadline per query in seconds; the rest keeps its order"),
+    "on_error": (str, "a call that failed for good: 'raise' (default) or 'keep_order'"),
+    "instructions": (str, "judging instructions added to every prompt (a JSONL row's "
+                          "'instructions' field overrides them for its query)"),
+}
+
 # reranker option -> the flag(s) that set it; ``-O`` refuses these keys
 DEDICATED_FLAGS: dict[str, str] = {
     "model": "-m/--model",
@@ -21,6 +36,7 @@ DEDICATED_FLAGS: dict[str, str] = {
     "api_key": "--api-key",
     "cache": "--no-cache or --cache-dir",
     "cache_dir": "--cache-dir",
+    **{name: "--" + name.replace("_", "-") for name in LLM_FLAGS},
 }
 
 
@@ -39,6 +55,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     llm.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     llm.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     llm.add_argument("--cache-dir", help="response cache directory")
+    limits = parser.add_argument_group("LLM limits and policies (not for cross-encoder)")
+    for name, (kind, text) in LLM_FLAGS.items():
+        limits.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
 
 
 def parse_options(pairs: list[str], dedicated: Mapping[str, str] = DEDICATED_FLAGS,
@@ -107,8 +126,10 @@ def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
     if is_llm_strategy(args.strategy):
         options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
                                    no_cache=args.no_cache, cache_dir=args.cache_dir))
+        options.update({name: getattr(args, name) for name in LLM_FLAGS
+                        if getattr(args, name, None) is not None})
     else:
-        for name in ("api_base", "api_key", "no_cache", "cache_dir"):
+        for name in ("api_base", "api_key", "no_cache", "cache_dir", *LLM_FLAGS):
             if getattr(args, name):
                 raise InvalidInput(f"--{name.replace('_', '-')} does not apply to strategy "
                                    f"{args.strategy!r}, which calls no LLM")
