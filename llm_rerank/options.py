@@ -53,9 +53,13 @@ class RerankerOptions(BaseModel):
         except ValidationError as exc:
             problems = []
             for error in exc.errors(include_url=False):
-                name = ".".join(str(part) for part in error["loc"][:1]) or "?"
-                given = values.get(name, error.get("input"))
-                problems.append(f"option {name}={given!r}: {error['msg']}")
+                message = str(error["msg"]).removeprefix("Value error, ")
+                if not error["loc"]:  # a rule across options
+                    problems.append(message)
+                    continue
+                name = str(error["loc"][0])
+                problems.append(f"option {name}={values.get(name, error.get('input'))!r}: "
+                                f"{message}")
             raise InvalidInput(f"{owner}: " + "; ".join(dict.fromkeys(problems))) from None
 
 
