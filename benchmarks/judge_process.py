@@ -73,7 +73,8 @@ def write_inputs(folder: Path, requests: Sequence[RerankRequest],
 @contextmanager
 def judge_server(requests: Sequence[RerankRequest], qrels: Mapping[str, Mapping[str, int]],
                  *, noise: float = 0.0, position_bias: float = 0.0, latency_ms: float = 0.0,
-                 seed: int = 0) -> Iterator[JudgeProcess]:
+                 seed: int = 0, error_rate: float = 0.0,
+                 garbage_rate: float = 0.0) -> Iterator[JudgeProcess]:
     """Start ``llm-rerank judge-server`` in a subprocess; stop it when the block ends."""
     with tempfile.TemporaryDirectory(prefix="judge-") as folder:
         data, qrels_path = write_inputs(Path(folder), requests, qrels)
@@ -81,7 +82,8 @@ def judge_server(requests: Sequence[RerankRequest], qrels: Mapping[str, Mapping[
         command = ["llm-rerank", "judge-server", "--data", str(data), "--qrels",
                    str(qrels_path), "--port", str(port), "--noise", str(noise),
                    "--position-bias", str(position_bias), "--latency-ms", str(latency_ms),
-                   "--seed", str(seed)]
+                   "--seed", str(seed), "--error-rate", str(error_rate),
+                   "--garbage-rate", str(garbage_rate)]
         log = (Path(folder) / "server.log").open("w+b")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         judge = JudgeProcess(f"http://127.0.0.1:{port}/v1")

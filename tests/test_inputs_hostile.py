@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from graded_docs import GRADES, docs, prompt
+
 from llm_rerank import (
     InvalidInput,
     ListwiseReranker,
