@@ -146,3 +146,24 @@ async def test_rank_works_inside_a_running_loop_and_batches_keep_order() -> None
     assert [[r.document.text for r in res] for res in batch] == [["b", "a"], ["e", "d", "c"]]
     assert sorted(seen) == [(0, "q1"), (1, "q2")]
     assert [res.query for res in Reverse().rank_batch([("x", ["a"]), ("y", ["b"])])] == ["x", "y"]
+
+
+@pytest.mark.parametrize(("shortcut", "module", "extra"), [
+    ("as_langchain_compressor", "langchain_core", "langchain"),
+    ("as_llamaindex_postprocessor", "llama_index.core", "llamaindex"),
+])
+def test_a_missing_framework_names_its_extra(monkeypatch: pytest.MonkeyPatch, shortcut: str,
+                                             module: str, extra: str) -> None:
+    import importlib.util
+    import sys
+
+    from llm_rerank.integrations import MissingExtra
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == module else real(name, *a))
+    monkeypatch.delitem(sys.modules, f"llm_rerank.integrations.{shortcut.split('_')[1]}",
+                        raising=False)
+    with pytest.raises(MissingExtra, match=rf"pip install 'llm-rerank\[{extra}\]'") as caught:
+        getattr(Reverse(), shortcut)()
+    assert isinstance(caught.value, ImportError) and caught.value.extra == extra
