@@ -137,3 +137,11 @@ def test_langchain_llm_failures_reach_the_callbacks() -> None:
         with pytest.raises(LLMCallError):
             retriever.invoke(REQUEST.query, config={"callbacks": [handler]})
     assert len(handler.errors) == 1 and isinstance(handler.errors[0], LLMCallError)
+
+
+def test_langchain_documents_go_straight_into_rank() -> None:
+    with fake_llm(lambda messages: "[2] > [1]") as fake:
+        results = get_reranker("listwise", model=fake.model, cache=False).rank(
+            "q", lc_docs()[:2])
+    assert [(r.document.id, r.document.text, r.document.metadata["n"]) for r in results] == [
+        (d.id, d.text, n) for n, d in reversed(list(enumerate(REQUEST.documents[:2])))]

@@ -178,3 +178,15 @@ def test_llamaindex_empty_input_and_failures() -> None:
             postprocessor.postprocess_nodes(li_nodes(), query_str="q")
     [(_, end)] = debug.get_event_pairs(CBEventType.RERANKING)
     assert isinstance(end.payload[EventPayload.EXCEPTION], LLMCallError)
+
+
+def test_llamaindex_nodes_go_straight_into_rank() -> None:
+    nodes = li_nodes()[:2]
+    with fake_llm(lambda messages: "[2] > [1]") as fake:
+        reranker = get_reranker("listwise", model=fake.model, cache=False)
+        from_scored = reranker.rank("q", nodes)
+        from_nodes = reranker.rank("q", [n.node for n in nodes])
+    for results in (from_scored, from_nodes):
+        assert [(r.document.id, r.document.text, r.document.metadata["topic"])
+                for r in results] == [(n.node.node_id, n.node.get_content(), "sample")
+                                      for n in reversed(nodes)]
