@@ -361,13 +361,14 @@ class Judge:
 
     def criterion_grades(self, prompt: ParsedPrompt) -> list[tuple[int, int]]:
         """Each criterion's grade for the prompt's passage and the scale's top grade."""
-        doc_ids = self.knowledge.find_documents(prompt.query, prompt.passages[0].text)
+        found = self.knowledge.find_documents(prompt.query, prompt.passages[0].text)
+        doc_id = found[0] if found else None
         by_text = {normalize(aspect.text): aspect for aspect in self.known_aspects(prompt.query)}
         grades = []
         for criterion in prompt.criteria:
             aspect = by_text.get(normalize(criterion))
             if aspect is not None:
-                grade = max((aspect.grades.get(d, 0) for d in doc_ids), default=0)
+                grade = aspect.grades.get(doc_id, 0) if doc_id is not None else 0
                 grades.append((grade, self.max_aspect_grade))
             elif normalize(criterion) == normalize(prompt.query):
                 grades.append((self.knowledge.grade(prompt.query, prompt.passages[0].text),
