@@ -23,7 +23,7 @@ from pathlib import Path
 from multipart_text import QUERIES
 
 OUT = Path(__file__).resolve().parent.parent / "llm_rerank" / "data" / "multipart"
-PASSAGES_PER_QUERY = 22
+PASSAGES_PER_QUERY = 24
 SEED = 12
 
 
@@ -36,10 +36,10 @@ def combos(parts: int) -> list[tuple[str, ...]]:
     shapes += [tuple(f if i == j else w for j, (f, w) in enumerate(zip(full, weak, strict=True)))
                for i in range(parts)]
     shapes += [tuple(pair) for pair in itertools.combinations(full, 2)] if parts > 2 else []
+    shapes += [("D1",), ("D2",), ("D3",), ("D1", "D2"), ("D2", "D3"), ("D3", "D1")]
     shapes += [(f,) for f in full] + [(w,) for w in weak]
     shapes += [(f, f"D{i % 3 + 1}") for i, f in enumerate(full)]
     shapes += [(f"D{(i + 1) % 3 + 1}", w) for i, w in enumerate(weak)]
-    shapes += [("D1",), ("D2",), ("D3",), ("D1", "D2"), ("D2", "D3"), ("D3", "D1")]
     shapes += [(f"D{i % 3 + 1}", f) for i, f in enumerate(full)]
     return list(dict.fromkeys(shapes))[:PASSAGES_PER_QUERY]
 

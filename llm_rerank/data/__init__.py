@@ -1,5 +1,5 @@
 """Bundled sample data: 3 multi-part queries x 10 candidates with graded judgments, and
-the multi-part sample (20 queries of 2-4 parts, 20-22 passages each, graded per part).
+the multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded per part).
 
 >>> requests, qrels = load_sample()
 >>> len(requests), len(requests[0].documents), sorted(qrels) == sorted(r.query_id for r in requests)
