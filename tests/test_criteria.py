@@ -8,6 +8,8 @@ import re
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llm_rerank import get_reranker
 from llm_rerank.criteria import (
@@ -395,3 +397,37 @@ def test_batch_items_carry_criteria() -> None:
 
 def test_expected_value_without_label() -> None:
     assert expected_value(Verdict(None), VERDICT_VALUES) == 0.0
+
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "given": {"criteria": ["a", {"text": "b", "required": True}]},
+    "auto+coverage+refine": {"coverage": True, "coverage_k": 3, "refine": "listwise",
+                             "refine_top": 3},
+}
+PLAUSIBLE = ["C1: yes\nC2: no", "1. a part\n2. b part", "C2: partly", "yes", "[2] > [1]",
+             "no\nno", "<think>C1: yes", "C1: not partly\nC2: yes - because", ""]
+FAIL = "<raise>"
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@given(size=st.integers(1, 6), script=st.lists(
+    st.one_of(st.sampled_from([*PLAUSIBLE, FAIL]), st.text(max_size=30)),
+    min_size=1, max_size=10))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_document_once_whatever_the_answers(variant: str, size: int,
+                                                  script: list[str]) -> None:
+    replies = iter(script * 100)
+
+    def respond(messages: Messages) -> str:
+        reply = next(replies, "")
+        if reply == FAIL:
+            raise RuntimeError("simulated outage")
+        return reply
+
+    with fake_llm(respond) as fake:
+        rr = CriteriaReranker(fake.model, cache=False, max_retries=0, on_error="keep_order",
+                              **VARIANTS[variant])  # type: ignore[arg-type]
+        results = rr.rank("q", [f"doc {i}" for i in range(size)])
+    assert sorted(r.index for r in results) == list(range(size))
+    assert [r.rank for r in results] == list(range(1, size + 1))
+    assert all(0.0 <= r.relevance_score <= 1.0 for r in results)

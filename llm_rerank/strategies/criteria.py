@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from ..criteria import (
     VERDICT_VALUES,
@@ -58,7 +58,16 @@ from ..criteria import (
 )
 from ..llm import Completion
 from ..options import LLMOptions
-from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from ..models import Usage
+from ..reranker import (
+    LLMReranker,
+    RankingContext,
+    Scored,
+    check_instructions,
+    gather_in_order,
+    run_sync,
+    validate_inputs,
+)
 
 TOKENS_PER_VERDICT = 8
 TOKENS_PER_REASON = 48
@@ -80,6 +89,15 @@ class CriteriaOptions(LLMOptions):
     use_logprobs: bool | Literal["auto"] = Field(
         "auto", description="'auto' asks for logprobs where the provider has them")
     top_logprobs: int = Field(5, ge=1, le=20, description="alternatives per token to request")
+
+
+class Decomposition(BaseModel):
+    """A query split into criteria: the parts, whether the whole query was kept as the one
+    criterion (an unusable answer, or a query of one part), and the calls' usage."""
+
+    criteria: list[Criterion]
+    fell_back: bool
+    usage: Usage
 
 
 def coverage_gain(values: Sequence[float], weights: Sequence[float],
@@ -112,6 +130,27 @@ class CriteriaReranker(LLMReranker):
     default_template = "criteria/judge"
     Options = CriteriaOptions
     options: CriteriaOptions
+
+    async def adecompose(self, query: str, instructions: str | None = None) -> Decomposition:
+        """Split ``query`` into criteria as ``criteria="auto"`` does (one cached call).
+
+        >>> rr = CriteriaReranker("openai/gpt-4o-mini", cache=False)
+        >>> callable(rr.decompose)
+        True
+        """
+        query = validate_inputs(query, [""])[0]
+        ctx = RankingContext(query=query, documents=[], criteria="auto",
+                             instructions=check_instructions(instructions)
+                             or self.default_instructions())
+        self.prepare(ctx, None)
+        await self.resolve(ctx)
+        criteria = list(self.criteria(ctx))
+        fell_back = [c.text for c in criteria] == [query]
+        return Decomposition(criteria=criteria, fell_back=fell_back, usage=ctx.usage)
+
+    def decompose(self, query: str, instructions: str | None = None) -> Decomposition:
+        """Sync ``adecompose``."""
+        return run_sync(self.adecompose(query, instructions))
 
     def score_kind(self) -> str:
         return "criteria_aggregate"
