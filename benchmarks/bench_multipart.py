@@ -1,15 +1,16 @@
 """Multi-part queries: criteria reranking against whole-query listwise and pointwise.
 
-On the bundled multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded per
-part) under the simulated judge, perfect and noisy + position-biased, it reports nDCG@10
-(overall grades), aspect recall@10 and alpha-nDCG@10 (per-part grades; @3 too, where the
-top is tighter), on the whole sample and on its passages that answer one part at most, with LLM calls and tokens per query. The per-part judgments are
-simulated: the judge answers each criterion from the sample's per-part grades, so these
-figures show what the strategies do with a judge of that quality, not how a real model
-judges parts. With ``--local`` it also decomposes every sample query with the embedded
-model (``local/smollm2-135m``) and reports what it produced and how often it fell back.
+On the bundled multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded
+per part) under the simulated judge, perfect and noisy + position-biased, it reports
+nDCG@10 (overall grades), aspect recall@10 and alpha-nDCG@10 (per-part grades; @3 too,
+where the top is tighter), on the whole sample and on its passages that answer one part
+at most, with LLM calls and tokens per query. The per-part judgments are simulated: the
+judge answers each criterion from the sample's per-part grades, so these figures show
+what the strategies do with a judge of that quality, not how a real model judges parts.
+With ``--local`` it also decomposes every sample query with the embedded model
+(``local/smollm2-135m``) and reports what it produced and how often it fell back.
 
-    python benchmarks/bench_multipart.py            # simulated judge (about a minute)
+    python benchmarks/bench_multipart.py            # simulated judge (a few minutes)
     python benchmarks/bench_multipart.py --local    # + decomposition on the local model
 """
 
@@ -168,8 +169,9 @@ def main() -> None:
         "prompt, fading to 0 for the last; one-passage prompts have no position). No claim "
         "about real models follows from these figures. `auto` asks the judge to split the "
         "query: it answers the sample's true parts, so auto and given criteria differ only "
-        "by the decomposition call. Listwise: window 20, step 10. In the one-part variant nDCG@10 "
-        "keeps the query's full qrels, so the removed passages cap it below 1.\n\n" + "\n".join(sections))
+        "by the decomposition call. Listwise: window 20, step 10. In the one-part variant "
+        "nDCG@10 keeps the query's full qrels, so the removed passages cap it below 1.\n\n"
+        + "\n".join(sections))
     if args.local:
         body += "\n" + local_decomposition(sample)
     write_fragment("multipart", "Multi-part queries: criteria, coverage and aspect metrics",

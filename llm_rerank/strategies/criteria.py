@@ -57,8 +57,8 @@ from ..criteria import (
     parse_verdicts,
 )
 from ..llm import Completion
-from ..options import LLMOptions
 from ..models import Usage
+from ..options import LLMOptions
 from ..reranker import (
     LLMReranker,
     RankingContext,
