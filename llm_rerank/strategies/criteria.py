@@ -134,9 +134,11 @@ class CriteriaReranker(LLMReranker):
     async def adecompose(self, query: str, instructions: str | None = None) -> Decomposition:
         """Split ``query`` into criteria as ``criteria="auto"`` does (one cached call).
 
-        >>> rr = CriteriaReranker("openai/gpt-4o-mini", cache=False)
-        >>> callable(rr.decompose)
-        True
+        >>> from llm_rerank.testing import fake_llm
+        >>> with fake_llm(lambda messages: "1. how it heats\\n2. what it costs") as fake:
+        ...     found = CriteriaReranker(fake.model, cache=False).decompose("heat pump costs")
+        >>> [c.text for c in found.criteria], found.fell_back, found.usage.llm_calls
+        (['how it heats', 'what it costs'], False, 1)
         """
         query = validate_inputs(query, [""])[0]
         ctx = RankingContext(query=query, documents=[], criteria="auto",
