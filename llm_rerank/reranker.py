@@ -387,8 +387,9 @@ class LLMReranker(Reranker):
 
     Options common to every LLM strategy are the fields of ``LLMOptions`` (``api_base``,
     ``api_key``, ``timeout``, ``temperature``, ``completion_kwargs``, ``cache``,
-    ``max_retries``, ``max_concurrency``, budgets, ``on_error``, ``instructions``, ...); a
-    strategy declares its own in a nested ``Options`` model that extends it.
+    ``max_retries``, ``max_concurrency``, budgets, ``on_error``, ``instructions``,
+    ``criteria``, ...); a strategy declares its own in a nested ``Options`` model that
+    extends it.
     """
 
     Options: ClassVar[type[LLMOptions]] = LLMOptions
