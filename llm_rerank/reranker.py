@@ -505,6 +505,7 @@ class LLMReranker(Reranker):
         *,
         answer_tokens: int,
         sample: int = 0,
+        complete: Callable[[T], bool] | None = None,
         template: PromptTemplate | None = None,
         **params: Any,
     ) -> T | None:
@@ -515,7 +516,10 @@ class LLMReranker(Reranker):
         absorbed by ``on_error="keep_order"`` (recorded in ``ctx.errors``), or a query that
         stopped calling (budget or deadline, recorded in ``ctx.stopped``). ``answer_tokens``
         caps the answer's length (see ``answer_params``); ``sample`` numbers samples of one
-        prompt at a temperature above 0; ``template`` replaces the strategy's for this call.
+        prompt at a temperature above 0. ``complete`` tells a readable but partial answer (a
+        listwise answer that leaves passages out) from a whole one: a partial answer is asked
+        again like an unreadable one, is never cached, and is used only when no whole answer
+        comes back. ``template`` replaces the strategy's for this call.
         """
         if ctx.stopped is not None:
             return None
@@ -524,9 +528,13 @@ class LLMReranker(Reranker):
         question = messages
         call_params = {**self.answer_params(answer_tokens), **params}
 
-        def usable(completion: Completion) -> bool:
-            return parse(completion) is not None
+        def whole(parsed: T | None) -> bool:
+            return parsed is not None and (complete is None or complete(parsed))
 
+        def usable(completion: Completion) -> bool:
+            return whole(parse(completion))
+
+        partial: T | None = None
         for asked in range(self.options.parse_retries + 1):
             try:
                 completion = await self.llm.complete(
@@ -545,8 +553,9 @@ class LLMReranker(Reranker):
                 ctx.errors.append(str(exc))
                 return None
             parsed = parse(completion)
-            if parsed is not None:
+            if whole(parsed):
                 return parsed
+            partial = partial if parsed is None else parsed
             repair = template.render_repair(
                 **self.prompt_variables(ctx), **variables(MIN_PASSAGE_WORDS))
             if repair is None or asked == self.options.parse_retries:
@@ -555,15 +564,15 @@ class LLMReranker(Reranker):
             question = [*messages,
                         {"role": "assistant", "content": completion.text[:MAX_ECHOED_ANSWER]},
                         {"role": "user", "content": repair}]
-        ctx.usage.parse_failures += 1
-        return None
+        if partial is None:
+            ctx.usage.parse_failures += 1
+        return partial
 
 
 MIN_PASSAGE_WORDS = 16
 DECOMPOSE_ANSWER_TOKENS = 200
 MAX_ECHOED_ANSWER = 2000  # characters of an unusable answer quoted back in a re-ask
 ENTRY_POINT_GROUP = "llm_rerank.strategies"
-
 
 
 @functools.cache

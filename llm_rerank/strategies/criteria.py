@@ -184,7 +184,6 @@ class CriteriaReranker(LLMReranker):
 
     async def _judge(self, ctx: RankingContext, criteria: Criteria, index: int) -> Scored:
         labels = VERDICT_VALUES
-        partial: list[Verdict] | None = None
         answered = False
 
         def variables(max_words: int | None) -> dict[str, Any]:
@@ -192,23 +191,27 @@ class CriteriaReranker(LLMReranker):
                     "explain": self.options.explain}
 
         def parse(completion: Completion) -> list[Verdict] | None:
-            nonlocal partial, answered
+            nonlocal answered
             answered = True
             logprobs = completion.logprobs if self.options.use_logprobs is not False else None
             verdicts = parse_verdicts(completion.text, len(criteria), labels, logprobs)
-            if any(v.label is not None for v in verdicts):
-                partial = verdicts
-            return verdicts if all(v.label is not None for v in verdicts) else None
+            return verdicts if any(v.label is not None for v in verdicts) else None
+
+        def complete(verdicts: list[Verdict]) -> bool:
+            return all(v.label is not None for v in verdicts)
 
         tokens = len(criteria) * (TOKENS_PER_VERDICT
                                   + TOKENS_PER_REASON * self.options.explain) + 8
-        verdicts = await self.ask(ctx, variables, parse, answer_tokens=tokens,
-                                  **self.extra_params())
-        source = "logprobs" if verdicts and any(v.probabilities for v in verdicts) else "text"
-        if verdicts is None:
-            verdicts = partial or [Verdict(None) for _ in criteria]
-            source = ("partial" if partial else "parse_failed") if answered else (
-                ctx.stopped or "error")
+        found = await self.ask(ctx, variables, parse, answer_tokens=tokens, complete=complete,
+                               **self.extra_params())
+        source: str
+        if found is None:
+            verdicts = [Verdict(None) for _ in criteria]
+            source = "parse_failed" if answered else ctx.stopped or "error"
+        else:
+            verdicts = found
+            source = ("partial" if not complete(found)
+                      else "logprobs" if any(v.probabilities for v in found) else "text")
         values = [expected_value(v, labels) for v in verdicts]
         total = sum(c.weight for c in criteria)
         aggregate = sum(c.weight * v for c, v in zip(criteria, values, strict=True)) / total
