@@ -217,30 +217,31 @@ def test_coverage_gain_formula() -> None:
 
 
 def test_coverage_reorders_the_top_by_hand() -> None:
-    # A, B answer part 1 fully; C answers part 2 fully and part 1 partly.
-    # aggregates: A = B = 0.5, C = 0.75. Greedy (lambda = 0.5):
-    #   1st: C (0.5*0.75 + 0.5*(0.5*0.5 + 0.5*1) = 0.75) over A (0.5*0.5 + 0.5*0.5 = 0.5)
-    #   2nd: A: 0.25 + 0.5*(0.5*1*(1-0.5)) = 0.375 ; B the same, A first (input order)
-    # Without coverage the order is C, A, B too, so make D = part 1 fully + part 2 partly.
-    answers = {"A": "C1: yes\nC2: no", "B": "C1: yes\nC2: no", "C": "C1: partly\nC2: yes",
-               "D": "C1: yes\nC2: partly"}
+    # P and Q answer part 1 (v = 1, 0): aggregate 0.5; R answers part 2 partly (0, 0.5): 0.25.
+    # Without coverage: P, Q, R. With lambda = 0.8 (weights 0.5 each):
+    #   1st: P = 0.2 * 0.5 + 0.8 * (0.5 * 1) = 0.5; Q the same; R = 0.2 * 0.25 + 0.8 * 0.25
+    #        = 0.25 -> P (first of the tied in the aggregate order)
+    #   2nd: Q = 0.2 * 0.5 + 0.8 * (0.5 * 1 * (1 - 1)) = 0.1;
+    #        R = 0.2 * 0.25 + 0.8 * (0.5 * 0.5 * (1 - 0)) = 0.25 -> R
+    answers = {"P": "C1: yes\nC2: no", "Q": "C1: yes\nC2: no", "R": "C1: no\nC2: partly"}
     with fake_llm(lambda m: answers[passage(m)]) as fake:
         plain = CriteriaReranker(fake.model, criteria=["one", "two"], cache=False)
-        assert [r.document.text for r in plain.rank("q", list("ABCD"))] == list("CDAB")
+        assert [r.document.text for r in plain.rank("q", list("PQR"))] == list("PQR")
         covered = CriteriaReranker(fake.model, criteria=["one", "two"], coverage=True,
-                                   coverage_k=2, coverage_lambda=1.0, cache=False)
-        results = covered.rank("q", list("ABCD"))
-    # lambda = 1: pure coverage. 1st: C (0.5*0.5 + 0.5*1 = 0.75) ties D (0.5 + 0.25) -> C
-    # first in the aggregate order; 2nd: A/B/D gain on part 1 = 0.5*1*0.5 = 0.25 (D adds
-    # 0.5*0.5*0 on part 2) -> D (first in aggregate order among the tied)
-    assert [r.document.text for r in results] == list("CDAB")
-    assert [r.details["score_kind"] for r in results] == ["rank"] * 4
-    with fake_llm(lambda m: answers[passage(m)]) as fake:
-        covered = CriteriaReranker(fake.model, criteria=["one", "two"], coverage=True,
-                                   coverage_k=3, coverage_lambda=1.0, cache=False)
-        order = [r.document.text for r in covered.rank("q", list("BAD"))]
-    # D first (0.5 + 0.25); then A and B add 0.5*1*(1-1)=0 on part 1 and nothing on part 2
-    assert order == ["D", "B", "A"]
+                                   coverage_lambda=0.8, cache=False)
+        results = covered.rank("q", list("PQR"))
+        assert [r.document.text for r in results] == list("PRQ")
+        assert [r.details["score_kind"] for r in results] == ["rank"] * 3
+        assert [r.details["aggregate"] for r in results] == [0.5, 0.25, 0.5]
+        # coverage_k = 1 leaves everything below the first place in the aggregate order
+        top_one = CriteriaReranker(fake.model, criteria=["one", "two"], coverage=True,
+                                   coverage_lambda=0.8, coverage_k=1, cache=False)
+        assert [r.document.text for r in top_one.rank("q", list("PQR"))] == list("PQR")
+        # lambda = 0.5: R's gain at the 2nd place is 0.125 + 0.125 = 0.25, Q's 0.25: a tie,
+        # which keeps the aggregate order
+        half = CriteriaReranker(fake.model, criteria=["one", "two"], coverage=True,
+                                coverage_lambda=0.5, cache=False)
+        assert [r.document.text for r in half.rank("q", list("PQR"))] == list("PQR")
 
 
 def test_coverage_keeps_the_required_gate() -> None:

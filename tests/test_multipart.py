@@ -120,7 +120,7 @@ def test_judge_tells_apart_passages_that_prefix_each_other() -> None:
         "C1: no")
 
 
-def test_criteria_beats_whole_query_on_part_coverage_end_to_end(judge_server) -> None:  # type: ignore[no-untyped-def]
+def test_criteria_with_coverage_end_to_end_on_the_judge_server(judge_server) -> None:  # type: ignore[no-untyped-def]
     server = judge_server(SAMPLE.requests, SAMPLE.qrels, aspects=SAMPLE.aspects())
     requests = SAMPLE.requests[:4]
     rr = get_reranker("criteria", model="openai/judge", api_base=server.url, api_key="x",
