@@ -160,6 +160,11 @@ def run_criteria(args: argparse.Namespace) -> int:
     parts = sample.parts[request.query_id]
     documents = request.documents[:CRITERIA_CANDIDATES]
     options = reranker_options(args, CRITERIA_CANDIDATES)
+    if args.model.startswith("local/"):  # a tiny model keeps to the format only by grammar
+        from ..local import verdict_grammar
+
+        options["completion_kwargs"] = {"max_tokens": 6 * len(parts) + 4,
+                                        "grammar": verdict_grammar(len(parts))}
     reranker = get_reranker("criteria", criteria=[text for _, text in parts], **options)
     print(f"Per-part verdicts: criteria on {args.model}, {len(documents)} passages", flush=True)
     started = time.perf_counter()
