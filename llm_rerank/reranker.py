@@ -33,12 +33,12 @@ from .budget import Budget
 from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria, parse_decomposition
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
 from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
-from .models import Document, RankedResult, RankedResults, StopReason, Usage
+from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
 
 T = TypeVar("T")
-DocumentInput = str | Document | dict[str, Any]
+DocumentInput = str | Document | dict[str, Any] | PageLike | NodeLike
 BatchItem = (tuple[str, Sequence[DocumentInput]]
              | tuple[str, Sequence[DocumentInput], str | None]
              | tuple[str, Sequence[DocumentInput], str | None, Any])
@@ -78,7 +78,8 @@ class RankingContext:
 
 
 def validate_inputs(query: object, documents: object) -> tuple[str, list[Document]]:
-    """Check the query and coerce documents, raising ``InvalidInput`` naming the problem."""
+    """Check the query and coerce documents (none is fine), raising ``InvalidInput`` naming
+    the problem."""
     if not isinstance(query, str):
         raise InvalidInput(f"query must be a str, got {type(query).__name__}")
     if not query.strip():
@@ -87,10 +88,7 @@ def validate_inputs(query: object, documents: object) -> tuple[str, list[Documen
         raise InvalidInput(
             f"documents must be a list of str, Document or dict, got {type(documents).__name__}"
         )
-    docs = [Document.coerce(value, position) for position, value in enumerate(documents)]
-    if not docs:
-        raise InvalidInput("no documents to rank")
-    return query, docs
+    return query, [Document.coerce(value, position) for position, value in enumerate(documents)]
 
 
 def check_top_n(top_n: object) -> int | None:
@@ -224,7 +222,8 @@ class Reranker(ABC):
         ``instructions`` (LLM strategies) add judging instructions for this query only;
         ``budget`` is a budget shared with other queries (a batch's), on top of the
         reranker's own per-query limits. ``criteria`` (LLM strategies: strings,
-        ``{text, weight, required}`` mappings or ``"auto"``) are this query's parts.
+        ``{text, weight, required}`` mappings or ``"auto"``) are this query's parts. No
+        documents give empty results, without a call.
         """
         top_n = check_top_n(top_n)
         instructions = check_instructions(instructions)
@@ -234,6 +233,8 @@ class Reranker(ABC):
         if spec is not None and not self.takes_instructions:
             raise InvalidInput(f"the {self.name} reranker takes no criteria")
         query, docs = validate_inputs(query, documents)
+        if not docs:
+            return RankedResults(query=query, results=[], strategy=self.name, model=self.model)
         ctx = RankingContext(query=query, documents=docs, top_n=top_n,
                              instructions=instructions or self.default_instructions(),
                              criteria=spec if spec is not None else self.default_criteria())
@@ -299,6 +300,27 @@ class Reranker(ABC):
         """Sync ``arank``; also works inside a running event loop (e.g. Jupyter)."""
         return run_sync(self.arank(query, documents, top_n, instructions=instructions,
                                    criteria=criteria))
+
+    def as_langchain_compressor(self, **fields: Any) -> Any:
+        """This reranker as a LangChain ``BaseDocumentCompressor`` (extra ``langchain``);
+        ``fields`` are ``LLMRerankCompressor``'s (``top_n``).
+
+        ``ContextualCompressionRetriever(base_compressor=rr.as_langchain_compressor(top_n=5),
+        base_retriever=retriever)``
+        """
+        from .integrations.langchain import LLMRerankCompressor
+
+        return LLMRerankCompressor(reranker=self, **fields)
+
+    def as_llamaindex_postprocessor(self, **fields: Any) -> Any:
+        """This reranker as a LlamaIndex ``BaseNodePostprocessor`` (extra ``llamaindex``);
+        ``fields`` are ``LLMRerankPostprocessor``'s (``top_n``, ``metadata_mode``).
+
+        ``index.as_query_engine(node_postprocessors=[rr.as_llamaindex_postprocessor(top_n=5)])``
+        """
+        from .integrations.llamaindex import LLMRerankPostprocessor
+
+        return LLMRerankPostprocessor(reranker=self, **fields)
 
     @overload
     async def arank_batch(
