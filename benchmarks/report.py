@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ["overhead", "cli", "quality", "cost", "speed", "pairwise_bias", "cross_encoder",
-         "call_path", "hostile", "cli_hostile", "serve", "adapters", "topdown", "throughput", "multipart"]
+         "call_path", "hostile", "cli_hostile", "serve", "adapters", "topdown", "throughput",
+         "multipart"]
 
 INTRO = """# Benchmarks
 

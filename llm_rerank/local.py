@@ -42,6 +42,19 @@ PERMUTATION_GRAMMAR = r"""
 root ::= id (" > " id)*
 id ::= "[" [1-9] [0-9]? "]"
 """
+
+
+def verdict_grammar(count: int, labels: tuple[str, ...] = ("no", "partly", "yes")) -> str:
+    """A GBNF grammar for the criteria strategy's answer: ``count`` lines ``C1: yes``.
+
+    >>> print(verdict_grammar(2))
+    root ::= "C1: " label "\\n" "C2: " label
+    label ::= "no" | "partly" | "yes"
+    """
+    lines = ' "\\n" '.join(f'"C{n}: " label' for n in range(1, count + 1))
+    return f"root ::= {lines}\nlabel ::= " + " | ".join(f'"{label}"' for label in labels)
+
+
 DEFAULT_MAX_TOKENS = 256  # a small model can ramble; an unbounded answer would take minutes
 INSTALL_HINT = (
     "install the local extra: pip install 'llm-rerank[local]' "

@@ -22,8 +22,9 @@ import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .criteria import CriteriaSpec, coerce_criteria
 from .errors import InvalidInput
 from .models import OnBudget, OnError
 
@@ -92,3 +93,11 @@ class LLMOptions(RerankerOptions):
     parse_retries: int = Field(1, ge=0, le=5, description="re-asks after an unusable answer")
     instructions: str | None = Field(None, description="extra judging instructions, rendered "
                                                        "in their own section of every prompt")
+    criteria: CriteriaSpec = Field(
+        None, description="the query's parts: a list of str or {text, weight, required}, "
+                          "or 'auto' (the LLM splits each query); rendered in every prompt")
+
+    @field_validator("criteria", mode="plain")
+    @classmethod
+    def _criteria(cls, value: object) -> CriteriaSpec:
+        return coerce_criteria(value)

@@ -93,9 +93,10 @@ class PromptTemplate:
         """Render to chat messages; a missing variable, or any error that a (user) template
         raises while rendering, raises ``TemplateError`` naming the template.
 
-        ``instructions`` (optional in every template) defaults to ``None``.
+        ``instructions`` and ``criteria`` (optional in every template) default to ``None``.
         """
         variables.setdefault("instructions", None)
+        variables.setdefault("criteria", None)
         try:
             if not self._roles:
                 return [{"role": "user", "content": self._template.render(**variables).strip()}]
@@ -112,6 +113,7 @@ class PromptTemplate:
         if "repair" not in self._template.blocks:
             return None
         variables.setdefault("instructions", None)
+        variables.setdefault("criteria", None)
         try:
             context = self._template.new_context(variables)
             return "".join(self._template.blocks["repair"](context)).strip()

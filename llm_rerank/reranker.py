@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import gc
 import importlib
 import itertools
@@ -30,6 +31,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from .budget import Budget
+from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria, parse_decomposition
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
 from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
 from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
@@ -39,7 +41,8 @@ from .prompts import PromptTemplate, one_line, truncate_passage
 T = TypeVar("T")
 DocumentInput = str | Document | dict[str, Any] | PageLike | NodeLike
 BatchItem = (tuple[str, Sequence[DocumentInput]]
-             | tuple[str, Sequence[DocumentInput], str | None])
+             | tuple[str, Sequence[DocumentInput], str | None]
+             | tuple[str, Sequence[DocumentInput], str | None, Any])
 
 
 @dataclass
@@ -57,6 +60,7 @@ class RankingContext:
 
     ``top_n`` is what the caller will keep (strategies that can stop early use it as their
     ``k`` unless ``k`` is given); ``instructions`` are this query's judging instructions;
+    ``criteria`` its parts (``"auto"`` until ``resolve`` decomposes the query);
     ``budget`` and ``deadline`` (event-loop time) limit its LLM calls.
     """
 
@@ -64,6 +68,7 @@ class RankingContext:
     documents: list[Document]
     top_n: int | None = None
     instructions: str | None = None
+    criteria: CriteriaSpec = None
     usage: Usage = field(default_factory=Usage)
     errors: list[str] = field(default_factory=list)
     stopped: StopReason | None = None
@@ -214,24 +219,32 @@ class Reranker(ABC):
     async def arank(
         self, query: str, documents: Sequence[DocumentInput], top_n: int | None = None,
         *, instructions: str | None = None, budget: Budget | None = None,
+        criteria: object = None,
     ) -> RankedResults:
         """Rank ``documents`` for ``query``, best first (the first ``top_n`` when given).
 
         ``instructions`` (LLM strategies) add judging instructions for this query only;
         ``budget`` is a budget shared with other queries (a batch's), on top of the
-        reranker's own per-query limits. No documents give empty results, without a call.
+        reranker's own per-query limits. ``criteria`` (LLM strategies: strings,
+        ``{text, weight, required}`` mappings or ``"auto"``) are this query's parts. No
+        documents give empty results, without a call.
         """
         top_n = check_top_n(top_n)
         instructions = check_instructions(instructions)
         if instructions is not None and not self.takes_instructions:
             raise InvalidInput(f"the {self.name} reranker takes no instructions")
+        spec = coerce_criteria(criteria)
+        if spec is not None and not self.takes_instructions:
+            raise InvalidInput(f"the {self.name} reranker takes no criteria")
         query, docs = validate_inputs(query, documents)
         if not docs:
             return RankedResults(query=query, results=[], strategy=self.name, model=self.model)
         ctx = RankingContext(query=query, documents=docs, top_n=top_n,
-                             instructions=instructions or self.default_instructions())
+                             instructions=instructions or self.default_instructions(),
+                             criteria=spec if spec is not None else self.default_criteria())
         self.prepare(ctx, budget)
         started = time.perf_counter()
+        await self.resolve(ctx)
         order = await self._order(ctx)
         ctx.usage.latency_s = time.perf_counter() - started
         results = self.results(ctx, order)
@@ -246,7 +259,14 @@ class Reranker(ABC):
         """Raise for a ranking that stopped early when the policy says so (nothing here)."""
         return None
 
+    async def resolve(self, ctx: RankingContext) -> None:
+        """Fill in per-query inputs that take LLM calls (``criteria="auto"``); nothing here."""
+        return None
+
     def default_instructions(self) -> str | None:
+        return None
+
+    def default_criteria(self) -> CriteriaSpec:
         return None
 
     def results(self, ctx: RankingContext, order: list[Scored]) -> RankedResults:
@@ -279,10 +299,11 @@ class Reranker(ABC):
 
     def rank(
         self, query: str, documents: Sequence[DocumentInput], top_n: int | None = None,
-        *, instructions: str | None = None,
+        *, instructions: str | None = None, criteria: object = None,
     ) -> RankedResults:
         """Sync ``arank``; also works inside a running event loop (e.g. Jupyter)."""
-        return run_sync(self.arank(query, documents, top_n, instructions=instructions))
+        return run_sync(self.arank(query, documents, top_n, instructions=instructions,
+                                   criteria=criteria))
 
     def as_langchain_compressor(self, **fields: Any) -> Any:
         """This reranker as a LangChain ``BaseDocumentCompressor`` (extra ``langchain``);
@@ -329,8 +350,9 @@ class Reranker(ABC):
         return_exceptions: bool = False,
         budget: Budget | None = None,
     ) -> list[RankedResults] | list[RankedResults | Exception]:
-        """Rank many ``(query, documents)`` (or ``(query, documents, instructions)``) items
-        concurrently, results in input order.
+        """Rank many ``(query, documents)`` (or ``(query, documents, instructions)``, or
+        ``(query, documents, instructions, criteria)``) items concurrently, results in input
+        order.
 
         A failing query cancels the others (no call starts after the failure) and its
         exception propagates; with ``return_exceptions=True`` every query runs and its
@@ -344,13 +366,13 @@ class Reranker(ABC):
         items = [_batch_item(position, item) for position, item in enumerate(batch)]
         gate = asyncio.Semaphore(max_concurrent_queries)
 
-        async def one(position: int, item: tuple[str, Sequence[DocumentInput], str | None]
+        async def one(position: int, item: tuple[str, Sequence[DocumentInput], str | None, Any]
                       ) -> RankedResults | Exception:
-            query, docs, instructions = item
+            query, docs, instructions, criteria = item
             async with gate:
                 try:
                     results = await self.arank(query, docs, top_n, instructions=instructions,
-                                               budget=budget)
+                                               budget=budget, criteria=criteria)
                 except Exception as exc:
                     if not return_exceptions:
                         raise
@@ -376,11 +398,14 @@ class Reranker(ABC):
                                          budget=budget))
 
 
-def _batch_item(position: int, item: object) -> tuple[str, Sequence[DocumentInput], str | None]:
-    if not isinstance(item, tuple) or len(item) not in (2, 3):
-        raise InvalidInput(f"batch item {position} must be a (query, documents) or "
-                           "(query, documents, instructions) tuple")
-    return item[0], item[1], item[2] if len(item) == 3 else None
+def _batch_item(position: int, item: object
+                ) -> tuple[str, Sequence[DocumentInput], str | None, Any]:
+    if not isinstance(item, tuple) or len(item) not in (2, 3, 4):
+        raise InvalidInput(f"batch item {position} must be a (query, documents), "
+                           "(query, documents, instructions) or (query, documents, "
+                           "instructions, criteria) tuple")
+    return (item[0], item[1], item[2] if len(item) >= 3 else None,
+            item[3] if len(item) == 4 else None)
 
 
 class LLMReranker(Reranker):
@@ -388,8 +413,9 @@ class LLMReranker(Reranker):
 
     Options common to every LLM strategy are the fields of ``LLMOptions`` (``api_base``,
     ``api_key``, ``timeout``, ``temperature``, ``completion_kwargs``, ``cache``,
-    ``max_retries``, ``max_concurrency``, budgets, ``on_error``, ``instructions``, ...); a
-    strategy declares its own in a nested ``Options`` model that extends it.
+    ``max_retries``, ``max_concurrency``, budgets, ``on_error``, ``instructions``,
+    ``criteria``, ...); a strategy declares its own in a nested ``Options`` model that
+    extends it.
     """
 
     Options: ClassVar[type[LLMOptions]] = LLMOptions
@@ -419,20 +445,42 @@ class LLMReranker(Reranker):
     def default_instructions(self) -> str | None:
         return self.options.instructions
 
+    def default_criteria(self) -> CriteriaSpec:
+        return self.options.criteria
+
+    async def resolve(self, ctx: RankingContext) -> None:
+        """Decompose the query when its criteria are ``"auto"``: one call with
+        ``criteria/decompose`` (cached, budgeted and counted like any call); an unusable
+        answer, or none, leaves the whole query as the one criterion."""
+        if ctx.criteria == "auto":
+            parts = await self.ask(ctx, lambda _: {}, lambda c: parse_decomposition(c.text),
+                                   answer_tokens=DECOMPOSE_ANSWER_TOKENS,
+                                   template=_decompose_template())
+            ctx.criteria = tuple(Criterion(text=part) for part in parts or [ctx.query])
+
+    def criteria(self, ctx: RankingContext) -> Criteria:
+        """The query's resolved criteria (none before ``resolve`` or when not given)."""
+        return ctx.criteria if isinstance(ctx.criteria, tuple) else ()
+
     def prompt_variables(self, ctx: RankingContext) -> dict[str, Any]:
-        """Variables every template gets: the query and the instructions, each on one line
-        (so neither can forge a passage line, a label or a section of the prompt)."""
+        """Variables every template gets: the query, the instructions and the criteria's
+        texts, each on one line (so none can forge a passage line, a label or a section of
+        the prompt)."""
+        criteria = [one_line(c.text) for c in self.criteria(ctx)]
         return {"query": one_line(ctx.query),
-                "instructions": one_line(ctx.instructions) if ctx.instructions else None}
+                "instructions": one_line(ctx.instructions) if ctx.instructions else None,
+                "criteria": criteria or None}
 
     def render(self, ctx: RankingContext,
-               variables: Callable[[int | None], dict[str, Any]]) -> Messages:
+               variables: Callable[[int | None], dict[str, Any]],
+               template: PromptTemplate | None = None) -> Messages:
         """Render the template with passages cut to ``max_passage_words``, shrinking them
         further while the prompt does not fit the model's context window (counted in
         ``prompts_shrunk``); a prompt that cannot fit raises ``InvalidInput``, unsent."""
         words = self.options.max_passage_words
         common = self.prompt_variables(ctx)
-        messages = self.template.render(**common, **variables(words))
+        template = template or self.template
+        messages = template.render(**common, **variables(words))
         shrunk = False
         while not self.llm.fits_context(messages):
             if words is not None and words <= MIN_PASSAGE_WORDS:
@@ -442,7 +490,7 @@ class LLMReranker(Reranker):
                     "instructions, or show fewer passages per prompt"
                 )
             words = 256 if words is None else max(MIN_PASSAGE_WORDS, words * 3 // 4)
-            messages = self.template.render(**common, **variables(words))
+            messages = template.render(**common, **variables(words))
             shrunk = True
         ctx.prompts_shrunk += shrunk
         return messages
@@ -484,6 +532,7 @@ class LLMReranker(Reranker):
         answer_tokens: int,
         sample: int = 0,
         complete: Callable[[T], bool] | None = None,
+        template: PromptTemplate | None = None,
         **params: Any,
     ) -> T | None:
         """Render, call (cache, budget, retries), parse, and re-ask once with the template's
@@ -496,11 +545,12 @@ class LLMReranker(Reranker):
         prompt at a temperature above 0. ``complete`` tells a readable but partial answer (a
         listwise answer that leaves passages out) from a whole one: a partial answer is asked
         again like an unreadable one, is never cached, and is used only when no whole answer
-        comes back.
+        comes back. ``template`` replaces the strategy's for this call.
         """
         if ctx.stopped is not None:
             return None
-        messages = self.render(ctx, variables)
+        template = template or self.template
+        messages = self.render(ctx, variables, template)
         question = messages
         call_params = {**self.answer_params(answer_tokens), **params}
 
@@ -532,7 +582,7 @@ class LLMReranker(Reranker):
             if whole(parsed):
                 return parsed
             partial = partial if parsed is None else parsed
-            repair = self.template.render_repair(
+            repair = template.render_repair(
                 **self.prompt_variables(ctx), **variables(MIN_PASSAGE_WORDS))
             if repair is None or asked == self.options.parse_retries:
                 break
@@ -546,10 +596,18 @@ class LLMReranker(Reranker):
 
 
 MIN_PASSAGE_WORDS = 16
+DECOMPOSE_ANSWER_TOKENS = 200
 MAX_ECHOED_ANSWER = 2000  # characters of an unusable answer quoted back in a re-ask
 ENTRY_POINT_GROUP = "llm_rerank.strategies"
 
+
+@functools.cache
+def _decompose_template() -> PromptTemplate:
+    return PromptTemplate.load("criteria/decompose")
+
+
 _REGISTRY: dict[str, type[Reranker] | str] = {
+    "criteria": "llm_rerank.strategies.criteria:CriteriaReranker",
     "listwise": "llm_rerank.strategies.listwise:ListwiseReranker",
     "pairwise": "llm_rerank.strategies.pairwise:PairwiseReranker",
     "pointwise": "llm_rerank.strategies.pointwise:PointwiseReranker",

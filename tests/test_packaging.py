@@ -22,5 +22,7 @@ def test_wheel_ships_the_prompt_templates(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in ("listwise/rankgpt.j2", "pointwise/labels.j2", "pairwise/prp.j2",
-                     "setwise/heapsort.j2"):
+                     "setwise/heapsort.j2", "criteria/judge.j2", "criteria/decompose.j2"):
         assert f"llm_rerank/prompts/{template}" in names
+    for data in ("queries.jsonl", "qrels", "aspects.qrels"):
+        assert f"llm_rerank/data/multipart/{data}" in names

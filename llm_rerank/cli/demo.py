@@ -4,7 +4,9 @@ Reranks 3 multi-part queries (10 first-stage candidates each) with the embedded 
 model (``local/smollm2-135m``, tiny: expect poor quality) or any LiteLLM model, then shows
 each query's first-stage and reranked order, nDCG@10 before and after, and the usage.
 The default strategy is pointwise: the 135M model cannot rank a list (it echoes the input
-order), but its label probabilities still carry some signal.
+order), but its label probabilities still carry some signal. With ``-s criteria`` the demo
+ranks one query of the multi-part sample against its parts and shows each passage's
+verdict per part.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def register(subparsers: Any) -> None:
                         help=f"a LiteLLM model string (default: {DEFAULT_MODEL}, embedded)")
     parser.add_argument("-s", "--strategy", default="pointwise",
                         help="pointwise (default, one call per document), listwise (one call "
-                             "per query), pairwise or setwise")
+                             "per query), pairwise, setwise, or criteria (per-part verdicts "
+                             "for one multi-part query)")
     parser.add_argument("--api-base", help="endpoint URL, e.g. http://localhost:11434")
     parser.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -86,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         check_local_model(args.model)
     if args.limit is not None and args.limit < 1:
         raise InvalidInput(f"--limit must be >= 1, got {args.limit}")
+    if args.strategy == "criteria":
+        return run_criteria(args)
     requests, qrels = load_sample()
     requests = requests[: args.limit]
     window = max(len(r.documents) for r in requests)
@@ -137,4 +142,50 @@ def run(args: argparse.Namespace) -> int:
           f"{total.parse_failures} parse failures, ${total.cost_usd:.4f}, {elapsed:.1f} s")
     print(f"Sample data: {SAMPLE_CANDIDATES} (qrels: {SAMPLE_QRELS.name})")
     print("\n" + REAL_MODEL_HINT)
+    return 0
+
+
+CRITERIA_CANDIDATES = 6
+VERDICT_MARKS = {"yes": "yes", "partly": "part", "no": "-", None: "?"}
+
+
+def run_criteria(args: argparse.Namespace) -> int:
+    """Rank the first multi-part sample query's first candidates against its parts and
+    print each passage's verdict per part (one call per passage)."""
+    from ..data import load_multipart
+    from ..reranker import get_reranker
+
+    sample = load_multipart()
+    request = sample.requests[0]
+    parts = sample.parts[request.query_id]
+    documents = request.documents[:CRITERIA_CANDIDATES]
+    options = reranker_options(args, CRITERIA_CANDIDATES)
+    if args.model.startswith("local/"):  # a tiny model keeps to the format only by grammar
+        from ..local import verdict_grammar
+
+        options["completion_kwargs"] = {"max_tokens": 6 * len(parts) + 4,
+                                        "grammar": verdict_grammar(len(parts))}
+    reranker = get_reranker("criteria", criteria=[text for _, text in parts], **options)
+    print(f"Per-part verdicts: criteria on {args.model}, {len(documents)} passages", flush=True)
+    started = time.perf_counter()
+    results = reranker.rank(request.query, documents)
+    elapsed = time.perf_counter() - started
+    print(f"\n[{request.query_id}] {request.query}")
+    for number, (_, text) in enumerate(parts, start=1):
+        print(f"  C{number}: {text}")
+    grades = sample.aspect_qrels.get(request.query_id, {})
+    header = " ".join(f"C{n}".ljust(5) for n in range(1, len(parts) + 1))
+    print(f"\n  {'#':>2}  {header} {'true':<{3 * len(parts)}} passage")
+    for result in results:
+        marks = " ".join(VERDICT_MARKS.get(row["label"], "?").ljust(5)
+                         for row in result.details["criteria"])
+        truth = " ".join(str(grades.get(part_id, {}).get(result.document.id or "", 0))
+                         for part_id, _ in parts)
+        print(f"  {result.rank:>2}  {marks} {truth:<{3 * len(parts)}} "
+              f"{shorten(result.document.text, 60)}")
+    usage = results.usage
+    print(f"\n(true: the sample's grade per part, 2 full, 1 partial, 0 none)\n"
+          f"Usage: {usage.llm_calls} LLM calls, {usage.cache_hits} cache hits, "
+          f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
+          f"{usage.parse_failures} parse failures, {elapsed:.1f} s")
     return 0

@@ -14,6 +14,29 @@ from typing import Any
 
 from ..errors import InvalidInput
 
+
+def criteria_flag(value: str) -> Any:
+    """``--criteria``: ``auto`` or a JSON list, checked like the ``criteria`` option.
+
+    >>> criteria_flag("auto"), criteria_flag('["cost"]')[0].text
+    ('auto', 'cost')
+    """
+    from ..criteria import coerce_criteria
+
+    if value.strip() == "auto":
+        return "auto"
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a JSON list such as '[\"cost\", \"range\"]', got {value!r}"
+        ) from None
+    try:
+        return coerce_criteria(loaded)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # LLM options with a flag of their own: option -> (type, help)
 LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "timeout": (float, "seconds one call attempt may take (default 60)"),
@@ -27,6 +50,9 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "on_error": (str, "a call that failed for good: 'raise' (default) or 'keep_order'"),
     "instructions": (str, "judging instructions added to every prompt (a JSONL row's "
                           "'instructions' field overrides them for its query)"),
+    "criteria": (criteria_flag, "the query's parts: 'auto' (the LLM splits each query) or a "
+                                "JSON list of strings or {text, weight, required} (a JSONL "
+                                "row's 'criteria' field overrides them for its query)"),
 }
 
 # reranker option -> the flag(s) that set it; ``-O`` refuses these keys
@@ -43,7 +69,7 @@ DEDICATED_FLAGS: dict[str, str] = {
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``-s/--strategy``, ``-m/--model``, ``-O`` and the connection options of a reranker."""
     parser.add_argument("-s", "--strategy", default="listwise",
-                        help="pointwise, pairwise, listwise, setwise or cross-encoder")
+                        help="pointwise, pairwise, listwise, setwise, criteria or cross-encoder")
     parser.add_argument("-m", "--model", required=True,
                         help="a LiteLLM model string (e.g. openai/gpt-4o-mini) or a local model")
     parser.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",

@@ -11,6 +11,7 @@ EXAMPLE_DOCS = [
     "The Eiffel Tower was completed in 1889.",
     "Lyon is a city in France known for its cuisine.",
 ]
+EXAMPLE_CRITERIA = ["What is the capital of France?", "What is the city known for?"]
 
 
 def register(subparsers: Any) -> None:
@@ -66,6 +67,9 @@ def run_render(args: argparse.Namespace) -> int:
     variables = example_variables(args.query)
     if args.name.startswith("setwise"):
         variables["passages"] = [{"id": chr(65 + n), "text": t} for n, t in enumerate(EXAMPLE_DOCS)]
+    if args.name.startswith("criteria/"):
+        variables.update(criteria=EXAMPLE_CRITERIA, labels=["no", "partly", "yes"],
+                         explain=False)
     if args.vars:
         try:
             extra = json.loads(args.vars)

@@ -131,7 +131,8 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
             next_to_write += 1
         out.flush()
 
-    await reranker.arank_batch([(r.query, r.documents) for r in requests], args.top_n,
+    await reranker.arank_batch([(r.query, r.documents, r.instructions, r.criteria)
+                                for r in requests], args.top_n,
                                args.concurrent_queries, on_result=record)
     progress.close(outcome.summary("reranked"))
     return outcome

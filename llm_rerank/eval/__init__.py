@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .aspects import alpha_ndcg, aspect_recall
 from .datasets import data_dir_from_env, load_noveleval, load_trec_dl19
 from .io import RerankRequest, read_requests, results_to_jsonl, write_results
 from .metrics import (
@@ -22,6 +23,8 @@ __all__ = [
     "Qrels",
     "RerankRequest",
     "Run",
+    "alpha_ndcg",
+    "aspect_recall",
     "average_precision",
     "data_dir_from_env",
     "evaluate",

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
+from ..criteria import CriteriaSpec, coerce_criteria
 from ..errors import InvalidInput
 from ..files import Source, text_lines
 from ..models import Document, RankedResults
@@ -28,11 +29,14 @@ RunFormat = Literal["jsonl", "trec"]
 
 @dataclass
 class RerankRequest:
-    """One query to rerank: its id, text and candidate documents (in first-stage order)."""
+    """One query to rerank: its id, text and candidate documents (in first-stage order),
+    and the row's own ``instructions`` and ``criteria`` when it carries them."""
 
     query_id: str
     query: str
     documents: list[Document]
+    instructions: str | None = None
+    criteria: CriteriaSpec = None
 
 
 def _candidate(raw: object, where: str, text_key: str, id_key: str) -> Document:
@@ -71,7 +75,15 @@ def parse_request(row: object, where: str) -> RerankRequest:
         raise InvalidInput(f"{where}: no query id ('query_id', or 'qid' on the hits)")
     if not docs:
         raise InvalidInput(f"{where}: no candidates")
-    return RerankRequest(query_id=str(qid), query=query, documents=docs)
+    instructions = row.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise InvalidInput(f"{where}: 'instructions' must be a string")
+    try:
+        criteria = coerce_criteria(row.get("criteria"))
+    except InvalidInput as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+    return RerankRequest(query_id=str(qid), query=query, documents=docs,
+                         instructions=instructions, criteria=criteria)
 
 
 def read_requests(source: Source) -> list[RerankRequest]:
@@ -105,7 +117,8 @@ def results_to_jsonl(query_id: str, results: RankedResults) -> dict[str, Any]:
         "model": results.model,
         "candidates": [
             {"id": r.document.id, "rank": r.rank, "index": r.index, "score": r.score,
-             "text": r.document.text}
+             "text": r.document.text,
+             **({"criteria": r.details["criteria"]} if "criteria" in r.details else {})}
             for r in results
         ],
         "usage": results.usage.model_dump(),

@@ -11,6 +11,15 @@ prefixed with metadata (LlamaIndex's ``key: value`` lines) is matched on the doc
 that follows. A passage or query it cannot identify gets grade 0 and is counted in
 ``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
+Multi-part queries (``aspects``, the qrels extension ``qid criterion docid grade``; see
+``read_aspect_qrels``): a prompt with a ``Query to split:`` line is a decomposition request,
+answered with the query's known criteria, one per line (``"1. text"``), or with the query
+itself when none are known. A prompt with ``C1. text`` criterion lines and one
+``Passage:`` line asks for per-criterion verdicts: each criterion whose text matches a
+known criterion of the query (case and white space ignored) is judged from its own
+grades, the whole query from the overall qrels, any other criterion as grade 0; the
+answer is ``C1: yes`` lines, labels chosen like pointwise ones (logprobs at each label).
+
 Perceived grade = grade + ``noise`` * N(0, 1) + ``position_bias`` * (1 - pos / (n - 1)),
 drawn from a random generator seeded by ``seed`` and the messages, so the same prompt always
 gets the same answer. Ties go to the earlier passage. With ``noise=0`` and
@@ -39,6 +48,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import InvalidInput
 from ..eval.io import RerankRequest
 
-PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise"]
+PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise", "criteria", "decompose"]
 PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
 
 _QUERY = re.compile(
@@ -57,6 +67,8 @@ _LETTERED = re.compile(r"^Passage ([A-Z]):[ \t]?(.*)$", re.MULTILINE)
 _SINGLE = re.compile(r"^Passage:[ \t]?(.*)$", re.MULTILINE)
 _LABEL_LINE = re.compile(r"^Labels\b[^:\n]*:(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"\n]+)"')
+_SPLIT = re.compile(r"^Query to split:[ \t]*(.*)$", re.MULTILINE)
+_CRITERION = re.compile(r"^C(\d+)\.[ \t]?(.*)$", re.MULTILINE)
 # The simulated tokenizer: a word or one punctuation mark, with its leading white space.
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 _PREFIX_KEY_WORDS = 8
@@ -120,6 +132,7 @@ class ParsedPrompt:
     query: str
     passages: list[Passage]
     labels: list[str] = field(default_factory=list)
+    criteria: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,6 +167,9 @@ def parse_prompt(messages: Sequence[Mapping[str, Any]]) -> ParsedPrompt:
     text = "\n".join(
         message_text(m.get("content")) for m in messages if m.get("role") != "assistant"
     )
+    split = _SPLIT.search(text)
+    if split is not None:
+        return ParsedPrompt("decompose", " ".join(split.group(1).split()), [])
     query_match = _QUERY.search(text)
     if query_match is None:
         raise UnrecognizedPrompt("no 'Search query:' line in the messages")
@@ -162,6 +178,13 @@ def parse_prompt(messages: Sequence[Mapping[str, Any]]) -> ParsedPrompt:
     numbered = _unique(_NUMBERED.findall(text))
     lettered = _unique(_LETTERED.findall(text))
     single = _SINGLE.findall(text)
+    criteria = [p.text for p in _unique(_CRITERION.findall(text))]
+    if single and criteria and not numbered and not lettered:
+        label_line = _LABEL_LINE.search(text)
+        labels = _QUOTED.findall(label_line.group(1)) if label_line else []
+        if len(labels) < 2:
+            raise UnrecognizedPrompt("a criteria prompt needs a quoted list of 2+ labels")
+        return ParsedPrompt("criteria", query, [Passage("", single[0])], labels, criteria)
     if single and not numbered and not lettered:
         label_line = _LABEL_LINE.search(text)
         labels = _QUOTED.findall(label_line.group(1)) if label_line else []
@@ -232,9 +255,14 @@ class Knowledge:
     def knows_query(self, query: str) -> bool:
         return normalize(query) in self._query_ids
 
+    def query_ids(self, query: str) -> list[str]:
+        """The ids of the known queries with this text."""
+        return list(self._query_ids.get(normalize(query), []))
+
     def find_documents(self, query: str, passage: str) -> list[str]:
         """Ids of the known documents whose text starts with ``passage``: the query's own
-        candidates (in input order) when any match, else any known document.
+        candidates (exact matches first, then in input order) when any match, else any
+        known document.
 
         A passage with words prepended (metadata lines) matches on the text after them, if
         at least ``_PREFIX_KEY_WORDS`` words or a whole document remain.
@@ -253,9 +281,10 @@ class Knowledge:
     def _starting_with(self, query: str, text: str) -> list[str]:
         for candidates in (self._by_query.get(normalize(query), []),
                            self._global.get(_prefix_key(text), [])):
+            exact = [known.doc_id for known in candidates if known.text == text]
             found = [known.doc_id for known in candidates if _is_word_prefix(text, known.text)]
             if found:
-                return found
+                return exact + found
         return []
 
     def _after_prefix(self, query: str, tail: str) -> list[str]:
@@ -307,20 +336,84 @@ def _stable_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:8], "big")
 
 
+@dataclass
+class Aspect:
+    """One known criterion of a query: its text and its grades (``{docid: grade}``)."""
+
+    text: str
+    grades: dict[str, int]
+
+
+AspectQrels = dict[str, dict[str, dict[str, int]]]  # qid -> criterion id -> docid -> grade
+
+
+def read_aspect_qrels(path: str | Path) -> AspectQrels:
+    """Read the qrels extension for multi-part queries: lines ``qid criterion docid grade``
+    (``criterion`` is an id without spaces; blank lines and ``#`` comments skipped).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".qrels", delete=False) as f:
+    ...     _ = f.write("q1 cost d1 2\\nq1 winter d1 0\\n")
+    >>> read_aspect_qrels(f.name)
+    {'q1': {'cost': {'d1': 2}, 'winter': {'d1': 0}}}
+    >>> os.unlink(f.name)
+    """
+    found: AspectQrels = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 4 or not fields[3].lstrip("-").isdigit():
+            raise InvalidInput(f"{path}:{number}: expected 'qid criterion docid grade', "
+                               f"got {line.strip()[:80]!r}")
+        qid, criterion, doc_id, grade = fields
+        found.setdefault(qid, {}).setdefault(criterion, {})[doc_id] = int(grade)
+    return found
+
+
 class Judge:
     """Answers prompts as an LLM would if it knew the qrels (no HTTP; see ``JudgeServer``).
 
     ``requests`` are the known queries and candidates, ``qrels`` the grades
-    (``{qid: {docid: grade}}``, unjudged = 0); keyword knobs are those of ``JudgeKnobs``.
+    (``{qid: {docid: grade}}``, unjudged = 0); ``aspects`` the known criteria of
+    multi-part queries (``{qid: [Aspect(text, grades)]}``); keyword knobs are those of
+    ``JudgeKnobs``.
     """
 
     def __init__(self, requests: Iterable[RerankRequest],
-                 qrels: Mapping[str, Mapping[str, int]], **knobs: Any) -> None:
+                 qrels: Mapping[str, Mapping[str, int]],
+                 aspects: Mapping[str, Sequence[Aspect]] | None = None, **knobs: Any) -> None:
         try:
             self.knobs = JudgeKnobs(**knobs)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"judge knobs: {exc}") from exc
         self.knowledge = Knowledge(requests, qrels)
+        self.aspects = {str(qid): list(found) for qid, found in (aspects or {}).items()}
+        self.max_aspect_grade = max([1, *(g for found in self.aspects.values()
+                                          for aspect in found for g in aspect.grades.values())])
+
+    def known_aspects(self, query: str) -> list[Aspect]:
+        """The known criteria of the query, in the order given."""
+        return [aspect for qid in self.knowledge.query_ids(query)
+                for aspect in self.aspects.get(qid, [])]
+
+    def criterion_grades(self, prompt: ParsedPrompt) -> list[tuple[int, int]]:
+        """Each criterion's grade for the prompt's passage and the scale's top grade."""
+        found = self.knowledge.find_documents(prompt.query, prompt.passages[0].text)
+        doc_id = found[0] if found else None
+        by_text = {normalize(aspect.text): aspect for aspect in self.known_aspects(prompt.query)}
+        grades = []
+        for criterion in prompt.criteria:
+            aspect = by_text.get(normalize(criterion))
+            if aspect is not None:
+                grade = aspect.grades.get(doc_id, 0) if doc_id is not None else 0
+                grades.append((grade, self.max_aspect_grade))
+            elif normalize(criterion) == normalize(prompt.query):
+                grades.append((self.knowledge.grade(prompt.query, prompt.passages[0].text),
+                               self.knowledge.max_grade))
+            else:
+                grades.append((0, self.max_aspect_grade))
+        return grades
 
     def _rng(self, messages: Sequence[Mapping[str, Any]], *extra: object) -> random.Random:
         return random.Random(_stable_seed(self.knobs.seed, list(messages), *extra))
@@ -359,6 +452,13 @@ class Judge:
         if rng.random() < self.knobs.garbage_rate:
             text = garbage_answer(prompt, rng)
             return JudgeAnswer(text, prompt.kind, True, _plain_logprobs(text) if logprobs else None)
+        if prompt.kind == "decompose":
+            parts = [a.text for a in self.known_aspects(prompt.query)] or [prompt.query]
+            text = "\n".join(f"{n}. {part}" for n, part in enumerate(parts, start=1))
+            return JudgeAnswer(text, "decompose", False,
+                               _plain_logprobs(text) if logprobs else None)
+        if prompt.kind == "criteria":
+            return self._criteria_answer(prompt, rng, logprobs)
         if prompt.kind == "pointwise":
             return self._label_answer(prompt, grades[0], logprobs)
         order = sorted(range(len(grades)), key=lambda i: (-grades[i], i))
@@ -369,23 +469,43 @@ class Judge:
         return JudgeAnswer(text, prompt.kind, False, _plain_logprobs(text) if logprobs else None)
 
     def _label_answer(self, prompt: ParsedPrompt, grade: float, logprobs: bool) -> JudgeAnswer:
-        labels = prompt.labels
-        value = grade / self.knowledge.max_grade * (len(labels) - 1)
-        chosen = labels[min(len(labels) - 1, max(0, round(value)))]
-        if not logprobs:
-            return JudgeAnswer(chosen, "pointwise")
-        logits = [-_LABEL_SHARPNESS * (i - value) ** 2 for i in range(len(labels))]
-        top = max(logits)
-        total = math.log(sum(math.exp(x - top) for x in logits)) + top
-        by_token: dict[str, float] = {}
-        for label, logit in zip(labels, logits, strict=True):
-            token = tokenize(label)[0] if tokenize(label) else label
-            by_token[token] = _log_add(by_token.get(token), logit - total)
-        alternatives = sorted(by_token.items(), key=lambda item: -item[1])
-        positions = _plain_logprobs(chosen)
-        first = tokenize(chosen)[0] if tokenize(chosen) else chosen
-        positions[0] = _position(first, by_token.get(first, 0.0), alternatives)
-        return JudgeAnswer(chosen, "pointwise", False, positions)
+        chosen, positions = _labelled(prompt.labels, grade / self.knowledge.max_grade, "")
+        return JudgeAnswer(chosen, "pointwise", False, positions if logprobs else None)
+
+    def _criteria_answer(self, prompt: ParsedPrompt, rng: random.Random,
+                         logprobs: bool) -> JudgeAnswer:
+        """``C1: yes`` lines, each label from the criterion's grade plus noise."""
+        lines, positions = [], []
+        for number, (grade, top) in enumerate(self.criterion_grades(prompt), start=1):
+            perceived = grade + self.knobs.noise * rng.gauss(0.0, 1.0)
+            prefix = f"{chr(10) if number > 1 else ''}C{number}:"
+            label, label_positions = _labelled(prompt.labels, perceived / top, " ")
+            lines.append(f"{prefix} {label}")
+            positions += _plain_logprobs(prefix) + label_positions
+        text = "".join(lines)
+        return JudgeAnswer(text, "criteria", False, positions if logprobs else None)
+
+
+def _labelled(labels: list[str], share: float, lead: str
+              ) -> tuple[str, list[dict[str, Any]]]:
+    """The label nearest ``share`` (0..1) of the scale, and logprob positions for it
+    (written after ``lead``) whose first token's alternatives are every label's."""
+    value = share * (len(labels) - 1)
+    chosen = labels[min(len(labels) - 1, max(0, round(value)))]
+    logits = [-_LABEL_SHARPNESS * (i - value) ** 2 for i in range(len(labels))]
+    top = max(logits)
+    total = math.log(sum(math.exp(x - top) for x in logits)) + top
+    by_token: dict[str, float] = {}
+    for label, logit in zip(labels, logits, strict=True):
+        pieces = tokenize(lead + label)
+        token = pieces[0] if pieces else label
+        by_token[token] = _log_add(by_token.get(token), logit - total)
+    alternatives = sorted(by_token.items(), key=lambda item: -item[1])
+    positions = _plain_logprobs(lead + chosen)
+    pieces = tokenize(lead + chosen)
+    first = pieces[0] if pieces else chosen
+    positions[0] = _position(first, by_token.get(first, 0.0), alternatives)
+    return chosen, positions
 
 
 def _log_add(current: float | None, value: float) -> float:

@@ -299,7 +299,7 @@ class JudgeServer:
         prompt_tokens = sum(count_tokens(message_text(m.get("content"))) for m in messages)
         completion_tokens = count_tokens(answer.text)
         with self._lock:
-            self._stats.by_kind[answer.kind] += 1
+            self._stats.by_kind[answer.kind] = self._stats.by_kind.get(answer.kind, 0) + 1
             self._stats.garbage_sent += int(answer.garbage)
             self._stats.unmatched_passages += answer.unmatched
             self._stats.prompt_tokens += prompt_tokens
