@@ -522,28 +522,45 @@ def send_raw(port: int, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_serve_process_survives_garbage_and_finishes_requests_at_shutdown(
-        judge_server: Callable[..., JudgeServer], tmp_path: Path) -> None:
-    request, qrels = judged_dataset()
-    judge = judge_server([request], qrels, latency_ms=1500)
+@contextlib.contextmanager
+def serve_process(args: list[str], log: Path, **env: str
+                  ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``llm-rerank serve ARGS`` on a free port, stderr to ``log``; killed if still running."""
     port = free_port()
-    env = {**os.environ, "LLM_RERANK_AUTH_TOKEN": TOKEN}
-    process = subprocess.Popen(
-        [sys.executable, "-c", CLI, "serve", "-s", "listwise", "-m", "openai/judge",
-         "--api-base", judge.url, "--api-key", "x", "--no-cache", "--port", str(port),
-         "--max-body-bytes", "100000"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "stderr").open("wb"), env=env)
+    process = subprocess.Popen([sys.executable, "-c", CLI, "serve", *args, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+                               env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, (tmp_path / "stderr").read_text()
+            assert process.poll() is None, log.read_text()
             try:
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "serve did not start"
                 time.sleep(0.2)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def judge_args(judge: JudgeServer) -> list[str]:
+    return ["-s", "listwise", "-m", "openai/judge", "--api-base", judge.url, "--api-key", "x",
+            "--no-cache"]
+
+
+def test_serve_process_survives_garbage_and_finishes_requests_at_shutdown(
+        judge_server: Callable[..., JudgeServer], tmp_path: Path) -> None:
+    request, qrels = judged_dataset()
+    judge = judge_server([request], qrels, latency_ms=1500)
+    log = tmp_path / "stderr"
+    with serve_process([*judge_args(judge), "--max-body-bytes", "100000"], log,
+                       LLM_RERANK_AUTH_TOKEN=TOKEN) as (base, process):
+        port = int(base.rsplit(":", 1)[1])
         answers = [send_raw(port, data) for data in GARBAGE]
         assert all(b"Traceback" not in a for a in answers)
         auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -562,10 +579,34 @@ def test_serve_process_survives_garbage_and_finishes_requests_at_shutdown(
         worker.join(30)
         assert slow and slow[0].status_code == 200 and len(slow[0].json()["results"]) == 12
         process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    err = (tmp_path / "stderr").read_text()
+    err = log.read_text()
     assert process.returncode == -signal.SIGTERM  # uvicorn re-raises the signal once done
     assert "Traceback" not in err and "Finished server process" in err, err
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text()
+                                       .rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_serve_together_and_add_up_their_metrics(
+        judge_server: Callable[..., JudgeServer], tmp_path: Path) -> None:
+    request, qrels = judged_dataset()
+    judge = judge_server([request], qrels)
+    with serve_process([*judge_args(judge), "--workers", "2", "--no-access-log"],
+                       tmp_path / "stderr") as (base, process):
+        body = {"query": request.query, "documents": [d.text for d in request.documents]}
+        answers = [httpx.post(f"{base}/v2/rerank", json=body, timeout=30) for _ in range(6)]
+        metrics = httpx.get(f"{base}/metrics").text
+        workers = [pid for pid in children(process.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert [a.status_code for a in answers] == [200] * 6
+    assert 'llm_rerank_http_requests_total{route="/v2/rerank",status="200"} 6.0' in metrics
+    assert 'llm_rerank_llm_calls_total{model="listwise"} 6.0' in metrics
+    assert len(workers) == 2

@@ -54,6 +54,10 @@ def register(subparsers: Any) -> None:
                                              "rerank routes (default: $LLM_RERANK_AUTH_TOKEN)")
     server.add_argument("--graceful-timeout", type=float, default=30.0,
                         help="seconds to finish in-flight requests at shutdown (default 30)")
+    server.add_argument("--keep-alive-timeout", type=float, default=65.0,
+                        help="seconds an idle keep-alive connection stays open (default 65: "
+                             "longer than clients' pool expiry, so a reused connection is "
+                             "not closed under the client)")
     server.add_argument("--no-access-log", action="store_true", help="do not log each request")
     for name, text in LIMIT_FLAGS.items():
         server.add_argument("--" + name.replace("_", "-"), dest=name, type=int, help=text)
@@ -129,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     common: dict[str, Any] = {
         "host": args.host, "port": args.port, "access_log": not args.no_access_log,
         "timeout_graceful_shutdown": args.graceful_timeout, "log_level": "info",
+        "timeout_keep_alive": args.keep_alive_timeout,
     }
     if args.workers == 1:
         uvicorn.run(app, **common)

@@ -4,7 +4,8 @@ process). With ``--workers N`` the ``serve`` command sets ``PROMETHEUS_MULTIPROC
 
 >>> metrics = Metrics()
 >>> metrics.observe_request("/v2/rerank", 200, 0.05)
->>> 'llm_rerank_http_requests_total{route="/v2/rerank",status="200"} 1.0' in metrics.render().decode()
+>>> text = metrics.render().decode()
+>>> 'llm_rerank_http_requests_total{route="/v2/rerank",status="200"} 1.0' in text
 True
 """
 

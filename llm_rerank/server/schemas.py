@@ -20,9 +20,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-# One "token": a word or a punctuation mark, with the white space before it. Subword
-# tokenizers make at least as many tokens of any text, so a cut at N of these keeps the
-# passage within about N model tokens per word-piece-free word.
+# A server may front several models, so passages are measured without a model tokenizer:
+# one token is a word or a punctuation mark (with the white space before it). Subword
+# tokenizers make at least as many tokens of a text, so a cut at N keeps at most N words.
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 
 
