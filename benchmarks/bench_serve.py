@@ -1,6 +1,7 @@
 """``llm-rerank serve`` under load and under hostile requests.
 
-(a) Load: C concurrent clients (asyncio + httpx) send N Cohere v2 requests of 20 DL19
+(a) Load: one client sending requests one at a time (the critical path), then C concurrent
+    clients (asyncio + httpx) send N Cohere v2 requests of 20 DL19
     passages each to ``llm-rerank serve`` (a subprocess, listwise: one LLM call per request)
     backed by the simulated judge (another subprocess) answering after 50 ms. Every answer
     is checked: status 200 and the 20 indices a permutation. Reported: errors, p50/p99
@@ -47,6 +48,8 @@ TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DOCS_PER_REQUEST = 20
 LATENCY_MS = 50
+SERIAL = 100  # requests sent one at a time, to measure the critical path alone
+WARM = 215  # distinct requests answered from the cache in the cache-hit run
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -362,13 +365,23 @@ def main() -> None:
                           "api_base": refusing, **common},
             "transient": {"strategy": "listwise", "model": "openai/judge",
                           "api_base": unavailable, "max_retries": 2, **common},
+            "cached": {"strategy": "listwise", "model": "openai/judge", "api_base": judge.url,
+                       "max_concurrency": 1024, "api_key": "x", "cache": str(folder / "cache")},
             "budget": {"strategy": "pointwise", "model": "openai/judge", "api_base": judge.url,
                        "max_calls": 5, **common},
         }, "default": "listwise"}
         for workers in args.workers:
             with serve(config, workers, folder) as (url, process, stderr):
-                load_rows.append(load_row(workers, url, process.pid, judge_pid(judge_port),
-                                          bodies, args.clients))
+                pids = (process.pid, judge_pid(judge_port))
+                if workers == args.workers[0]:  # the critical path, without queueing
+                    load_rows.append(load_row(workers, url, *pids, bodies[:SERIAL], 1))
+                load_rows.append(load_row(workers, url, *pids, bodies, args.clients))
+                if workers == args.workers[0]:  # everything but the LLM call: cache hits
+                    distinct = [{**body, "model": "cached"} for body in bodies[:WARM]]
+                    asyncio.run(load(url, distinct, args.clients))
+                    cached = (distinct * (len(bodies) // WARM + 1))[:len(bodies)]
+                    row = load_row(workers, url, *pids, cached, args.clients)
+                    load_rows.append([f"{workers}, cache hits", *row[1:]])
                 if workers == args.workers[0]:
                     hostile_rows, healthy = hostile(url, requests[0])
                     health.append(f"`GET /health` after the hostile requests: {healthy}")
@@ -397,17 +410,20 @@ machine's {cores} cores.
 
 {load_table}
 
-The critical path of one request is one LLM call: {LATENCY_MS} ms of judge latency plus the
-CPU it takes (parse and validate the request, render the prompt, LiteLLM's call, the
-judge's answer, build the response). With {args.clients} clients the latency alone would
-allow {args.clients} / {LATENCY_MS} ms = {args.clients * 1000 // LATENCY_MS} requests/s. The
-CPU bound is the cores divided by the CPU all three processes spend per request (if the
-cores were ours alone); it is far below the latency bound, so CPU bounds the throughput:
-requests queue for CPU, which is where a p50 far above {LATENCY_MS} ms comes from. The
-machine is shared (load average in the table, {cores} cores), so the processes got only
-the "cores our processes got" share of it; requests/s ≈ that share × 1000 / (CPU ms per
-request). Most of the server's CPU per request is LiteLLM's per-call overhead, not the
-HTTP layer.
+The critical path of one request is one LLM call: {LATENCY_MS} ms of judge latency plus
+the CPU it takes (parse and validate the request, render the prompt, LiteLLM's call, the
+judge's answer, build the response); the 1-client row measures it without queueing. With
+{args.clients} clients the latency alone would allow {args.clients} / {LATENCY_MS} ms =
+{args.clients * 1000 // LATENCY_MS} requests/s. The CPU bound is the cores divided by the
+CPU that the three processes spend per request (if the cores were ours alone); it is far
+below the latency bound, so CPU bounds the throughput: requests queue for CPU, which is
+where a p50 far above {LATENCY_MS} ms comes from. The machine is shared (load average in
+the table, {cores} cores), so the processes got only the "cores our processes got" share
+of it; requests/s ≈ that share × 1000 / (CPU ms per request). The "cache hits" row sends
+the same load to a reranker whose answers all come from the response cache: its serve CPU
+is everything but the LLM call (HTTP, JSON, validation, prompt rendering, cache lookup,
+response); the difference from the row above is the CPU of the LLM call itself, mostly
+LiteLLM's per-call overhead.
 
 **(b) Hostile requests** sent to the 1-worker server (with `--auth-token`; `permanent`,
 `transient` and `budget` are extra rerankers in the config pointing at an endpoint that
@@ -416,7 +432,8 @@ reranker with `max_calls=5`). Raw rows are bytes written to a socket.
 
 {hostile_table}
 
-{"; ".join(health)}.
+{"; ".join(health)}. The ERROR line of the 1-worker server is uvicorn's own note on the
+bad chunked body, which it answered with 400 itself before the app could.
 """
     write_fragment("serve", "`llm-rerank serve`: load and hostile requests", body)
 

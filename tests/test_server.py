@@ -321,7 +321,8 @@ def test_budget_stop_is_402(fake: FakeLLM) -> None:
     reranker = PointwiseReranker(fake.model, cache=False, max_calls=2)
     answer = client_for({"fast": reranker}).post("/v2/rerank", json=GOOD)
     assert answer.status_code == 402
-    assert answer.json()["message"].startswith("the reranker's budget ran out")
+    assert answer.json()["message"] == ("the reranker's per-query budget ran out "
+                                        "(max_calls=2); send fewer documents")
 
 
 class Broken(Reranker):

@@ -46,18 +46,28 @@ def _retry_after(exc: BaseException, default: int) -> int:
     return default if hinted is None else max(1, math.ceil(hinted))
 
 
+def _first_line(exc: Exception, limit: int = 500) -> str:
+    """The first line of an error (provider errors may carry a remote traceback), capped."""
+    line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 def error_for(exc: Exception, *, retry_after_s: int) -> ApiError:
     """The ``ApiError`` for an exception raised while ranking."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, BudgetExceeded):
-        return ApiError(402, f"the reranker's budget ran out: {exc}", "budget_exceeded")
+        note = exc.results.budget_note if exc.results is not None else None
+        return ApiError(402, f"the reranker's per-query budget ran out ({note or 'budget'}); "
+                             "send fewer documents", "budget_exceeded")
     if isinstance(exc, LLMCallError):
         if exc.transient:
             seconds = _retry_after(exc, retry_after_s)
-            return ApiError(503, f"the LLM provider is unavailable, retries exhausted: {exc}",
-                            "provider_unavailable", {"Retry-After": str(seconds)})
-        return ApiError(502, f"the LLM provider refused the call: {exc}", "provider_error")
+            return ApiError(503, "the LLM provider is unavailable, retries exhausted: "
+                                 f"{_first_line(exc)}", "provider_unavailable",
+                            {"Retry-After": str(seconds)})
+        return ApiError(502, f"the LLM provider refused the call: {_first_line(exc)}",
+                        "provider_error")
     if isinstance(exc, InvalidInput):
         return ApiError(422, str(exc), "invalid_request")
     return ApiError(500, "internal server error", "internal_error")
