@@ -1,5 +1,5 @@
-"""``llm-rerank serve``: the rerank HTTP API (Cohere v1/v2 and Jina ``/v1/rerank``, TEI
-``/rerank``, ``/health``, ``/metrics``), on uvicorn. Needs the ``server`` extra.
+"""llm-rerank serve: the rerank HTTP API (Cohere v1/v2 and Jina POST /v1/rerank, TEI
+POST /rerank, GET /health, GET /metrics) on uvicorn. Needs the 'server' extra.
 
 One reranker from -s/-m/-O (served under --name, by default the strategy name), or several
 from --config FILE (JSON or TOML), picked by each request's "model". Each reranker is built
