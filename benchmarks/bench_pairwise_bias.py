@@ -103,7 +103,7 @@ def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA or ../shared/data)")
+    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
     parser.add_argument("--queries", type=int, help="only the first N DL19 queries")
     parser.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
                         help="position_bias values for heapsort (default 0 1 2 4)")

@@ -286,7 +286,7 @@ def cost_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA or ../shared/data)")
+    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
     parser.add_argument("--queries", type=int, help="only the first N queries of each data set")
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     parser.add_argument("--trec-out", default="/work/runs/dl19_listwise_perfect.trec",

@@ -104,7 +104,7 @@ async def measure(judge: JudgeProcess, requests: list[RerankRequest], concurrenc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA or ../shared/data)")
+    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--repeats", type=int, default=3,

@@ -19,10 +19,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def data_dir(argument: str | None = None) -> Path:
-    """The evaluation data: the argument, else ``$LLM_RERANK_DATA``, else ``../shared/data``."""
-    candidates = [argument, os.environ.get("LLM_RERANK_DATA"),
-                  str(Path(__file__).resolve().parents[2] / "shared" / "data")]
-    for candidate in candidates:
+    """The evaluation data folder (holding ``trec-dl19/``): the argument, else
+    ``$LLM_RERANK_DATA``."""
+    for candidate in (argument, os.environ.get("LLM_RERANK_DATA")):
         if candidate and (Path(candidate) / "trec-dl19").is_dir():
             return Path(candidate)
     sys.exit("benchmark data not found: pass --data or set LLM_RERANK_DATA")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["overhead", "cli", "quality", "cost", "speed", "pairwise_bias", "cross_encoder"]
+ORDER = ["overhead", "cli", "quality", "cost", "speed", "pairwise_bias", "cross_encoder",
+         "call_path", "hostile", "cli_hostile", "serve", "adapters", "topdown", "throughput", "multipart"]
 
 INTRO = """# Benchmarks
 
@@ -16,7 +17,8 @@ Every figure below names the command that produced it. All LLM figures come from
 project's simulated judge (`llm_rerank.testing`, an OpenAI-compatible server on 127.0.0.1
 answering from the TREC qrels), reached through the real LiteLLM HTTP path. Timings are
 ratios measured side by side in one run; the machine is shared and noisy.
-Data: `../shared/data` (TREC DL19 BM25 top-100, NovelEval), or `$LLM_RERANK_DATA`.
+Data: TREC DL19 (BM25 top-100 with passage text, graded qrels) from `--data` or
+`$LLM_RERANK_DATA`.
 """
 
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,22 @@ from .errors import InvalidInput
 OnError = Literal["raise", "keep_order"]
 OnBudget = Literal["raise", "keep_order"]
 StopReason = Literal["budget", "deadline"]
+
+
+class PageLike(Protocol):
+    """What a LangChain ``Document`` offers: ``page_content`` (also ``metadata``, ``id``)."""
+
+    @property
+    def page_content(self) -> str: ...
+
+
+class NodeLike(Protocol):
+    """What a LlamaIndex node or ``NodeWithScore`` offers: ``get_content()``, ``node_id``."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    def get_content(self) -> str: ...
 
 
 class Document(BaseModel):
@@ -32,12 +48,25 @@ class Document(BaseModel):
     def coerce(cls, value: object, position: int = 0) -> Document:
         """Turn a ``str``, ``Document`` or ``{"text", "id", ...}`` mapping into a ``Document``.
 
-        Extra keys of a mapping go into ``metadata``; anything else raises ``InvalidInput``.
+        Extra keys of a mapping go into ``metadata``. Framework objects are read by their
+        attributes: a LangChain ``Document`` (``page_content``, ``metadata``, ``id``), a
+        LlamaIndex node or ``NodeWithScore`` (``get_content()``, ``node_id``, ``metadata``).
+        Anything else raises ``InvalidInput``.
         """
         if isinstance(value, Document):
             return value
         if isinstance(value, str):
             return cls(text=value)
+        framework = _framework_document(value)
+        if framework is not None:
+            text, doc_id, metadata = framework
+            if not isinstance(text, str):
+                raise InvalidInput(
+                    f"document {position} ({_type_name(value)}) has text of type "
+                    f"{type(text).__name__}, expected str"
+                )
+            return cls(text=text, id=None if doc_id is None else str(doc_id),
+                       metadata=dict(metadata) if isinstance(metadata, Mapping) else {})
         if isinstance(value, Mapping):
             if "text" not in value:
                 raise InvalidInput(f"document {position} is a mapping without a 'text' key")
@@ -63,9 +92,26 @@ class Document(BaseModel):
                 text=text, id=None if doc_id is None else str(doc_id), metadata=metadata
             )
         raise InvalidInput(
-            f"document {position} is of type {type(value).__name__}; "
-            "expected str, Document or a mapping with 'text'"
+            f"document {position} is of type {_type_name(value)}; expected str, "
+            "llm_rerank.Document, a mapping with 'text', a LangChain Document or a LlamaIndex node"
         )
+
+
+def _type_name(value: object) -> str:
+    """``int`` for builtins, else the qualified name (``langchain_core.documents.Document``)."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
+
+
+def _framework_document(value: object) -> tuple[object, object, object] | None:
+    """``(text, id, metadata)`` of a LangChain document or a LlamaIndex node, else ``None``."""
+    if hasattr(value, "page_content"):
+        return value.page_content, getattr(value, "id", None), getattr(value, "metadata", None)
+    get_content = getattr(value, "get_content", None)
+    if callable(get_content) and hasattr(value, "node_id"):
+        return get_content(), value.node_id, getattr(value, "metadata", None)
+    return None
 
 
 class Usage(BaseModel):

@@ -31,12 +31,12 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 from .budget import Budget
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
 from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
-from .models import Document, RankedResult, RankedResults, StopReason, Usage
+from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
 
 T = TypeVar("T")
-DocumentInput = str | Document | dict[str, Any]
+DocumentInput = str | Document | dict[str, Any] | PageLike | NodeLike
 BatchItem = (tuple[str, Sequence[DocumentInput]]
              | tuple[str, Sequence[DocumentInput], str | None])
 
@@ -73,7 +73,8 @@ class RankingContext:
 
 
 def validate_inputs(query: object, documents: object) -> tuple[str, list[Document]]:
-    """Check the query and coerce documents, raising ``InvalidInput`` naming the problem."""
+    """Check the query and coerce documents (none is fine), raising ``InvalidInput`` naming
+    the problem."""
     if not isinstance(query, str):
         raise InvalidInput(f"query must be a str, got {type(query).__name__}")
     if not query.strip():
@@ -82,10 +83,7 @@ def validate_inputs(query: object, documents: object) -> tuple[str, list[Documen
         raise InvalidInput(
             f"documents must be a list of str, Document or dict, got {type(documents).__name__}"
         )
-    docs = [Document.coerce(value, position) for position, value in enumerate(documents)]
-    if not docs:
-        raise InvalidInput("no documents to rank")
-    return query, docs
+    return query, [Document.coerce(value, position) for position, value in enumerate(documents)]
 
 
 def check_top_n(top_n: object) -> int | None:
@@ -217,13 +215,15 @@ class Reranker(ABC):
 
         ``instructions`` (LLM strategies) add judging instructions for this query only;
         ``budget`` is a budget shared with other queries (a batch's), on top of the
-        reranker's own per-query limits.
+        reranker's own per-query limits. No documents give empty results, without a call.
         """
         top_n = check_top_n(top_n)
         instructions = check_instructions(instructions)
         if instructions is not None and not self.takes_instructions:
             raise InvalidInput(f"the {self.name} reranker takes no instructions")
         query, docs = validate_inputs(query, documents)
+        if not docs:
+            return RankedResults(query=query, results=[], strategy=self.name, model=self.model)
         ctx = RankingContext(query=query, documents=docs, top_n=top_n,
                              instructions=instructions or self.default_instructions())
         self.prepare(ctx, budget)
@@ -279,6 +279,27 @@ class Reranker(ABC):
     ) -> RankedResults:
         """Sync ``arank``; also works inside a running event loop (e.g. Jupyter)."""
         return run_sync(self.arank(query, documents, top_n, instructions=instructions))
+
+    def as_langchain_compressor(self, **fields: Any) -> Any:
+        """This reranker as a LangChain ``BaseDocumentCompressor`` (extra ``langchain``);
+        ``fields`` are ``LLMRerankCompressor``'s (``top_n``).
+
+        ``ContextualCompressionRetriever(base_compressor=rr.as_langchain_compressor(top_n=5),
+        base_retriever=retriever)``
+        """
+        from .integrations.langchain import LLMRerankCompressor
+
+        return LLMRerankCompressor(reranker=self, **fields)
+
+    def as_llamaindex_postprocessor(self, **fields: Any) -> Any:
+        """This reranker as a LlamaIndex ``BaseNodePostprocessor`` (extra ``llamaindex``);
+        ``fields`` are ``LLMRerankPostprocessor``'s (``top_n``, ``metadata_mode``).
+
+        ``index.as_query_engine(node_postprocessors=[rr.as_llamaindex_postprocessor(top_n=5)])``
+        """
+        from .integrations.llamaindex import LLMRerankPostprocessor
+
+        return LLMRerankPostprocessor(reranker=self, **fields)
 
     @overload
     async def arank_batch(
@@ -458,6 +479,7 @@ class LLMReranker(Reranker):
         *,
         answer_tokens: int,
         sample: int = 0,
+        complete: Callable[[T], bool] | None = None,
         **params: Any,
     ) -> T | None:
         """Render, call (cache, budget, retries), parse, and re-ask once with the template's
@@ -467,7 +489,10 @@ class LLMReranker(Reranker):
         absorbed by ``on_error="keep_order"`` (recorded in ``ctx.errors``), or a query that
         stopped calling (budget or deadline, recorded in ``ctx.stopped``). ``answer_tokens``
         caps the answer's length (see ``answer_params``); ``sample`` numbers samples of one
-        prompt at a temperature above 0.
+        prompt at a temperature above 0. ``complete`` tells a readable but partial answer (a
+        listwise answer that leaves passages out) from a whole one: a partial answer is asked
+        again like an unreadable one, is never cached, and is used only when no whole answer
+        comes back.
         """
         if ctx.stopped is not None:
             return None
@@ -475,9 +500,13 @@ class LLMReranker(Reranker):
         question = messages
         call_params = {**self.answer_params(answer_tokens), **params}
 
-        def usable(completion: Completion) -> bool:
-            return parse(completion) is not None
+        def whole(parsed: T | None) -> bool:
+            return parsed is not None and (complete is None or complete(parsed))
 
+        def usable(completion: Completion) -> bool:
+            return whole(parse(completion))
+
+        partial: T | None = None
         for asked in range(self.options.parse_retries + 1):
             try:
                 completion = await self.llm.complete(
@@ -496,8 +525,9 @@ class LLMReranker(Reranker):
                 ctx.errors.append(str(exc))
                 return None
             parsed = parse(completion)
-            if parsed is not None:
+            if whole(parsed):
                 return parsed
+            partial = partial if parsed is None else parsed
             repair = self.template.render_repair(
                 **self.prompt_variables(ctx), **variables(MIN_PASSAGE_WORDS))
             if repair is None or asked == self.options.parse_retries:
@@ -506,8 +536,9 @@ class LLMReranker(Reranker):
             question = [*messages,
                         {"role": "assistant", "content": completion.text[:MAX_ECHOED_ANSWER]},
                         {"role": "user", "content": repair}]
-        ctx.usage.parse_failures += 1
-        return None
+        if partial is None:
+            ctx.usage.parse_failures += 1
+        return partial
 
 
 MIN_PASSAGE_WORDS = 16

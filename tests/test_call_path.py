@@ -353,6 +353,30 @@ def test_an_unusable_answer_is_repaired_and_never_cached(tmp_path: Path) -> None
     assert second.usage.cache_hits == 1 and second.usage.llm_calls == 0
 
 
+def test_a_partial_listwise_answer_is_asked_again_and_not_cached(tmp_path: Path) -> None:
+    """Defect: a truncated answer ("[3] > [") put its few ids first and the rest in window
+    order, was cached and replayed; 10% such answers cost 0.04 nDCG@10 on DL19."""
+    answers = ["[3] > [", "[3] > [2] > [1]"]
+    with fake_llm(lambda m: answers.pop(0) if answers else "[3] > [2] > [1]") as fake:
+        reranker = ListwiseReranker(fake.model, cache=tmp_path)
+        first = reranker.rank("q", ["a", "b", "c"])
+        again = reranker.rank("q", ["a", "b", "c"])
+    assert [r.document.text for r in first] == ["c", "b", "a"]
+    assert first.usage.repairs == 1 and fake.calls == 2
+    assert "did not rank every passage" in fake.requests[1]["messages"][-1]["content"]
+    assert again.usage.cache_hits == 1 and again.usage.llm_calls == 0
+
+
+def test_a_partial_answer_is_used_when_no_whole_one_comes(tmp_path: Path) -> None:
+    with fake_llm(lambda m: "[3] > [") as fake:
+        reranker = ListwiseReranker(fake.model, cache=tmp_path)
+        results = reranker.rank("q", ["a", "b", "c"])
+        again = reranker.rank("q", ["a", "b", "c"])
+    assert [r.document.text for r in results] == ["c", "a", "b"]
+    assert results.usage.parse_failures == 0 and results.usage.repairs == 1
+    assert fake.calls == 4 and again.usage.cache_hits == 0
+
+
 def test_garbage_is_not_cached_when_repair_fails(tmp_path: Path) -> None:
     with fake_llm(lambda m: "no idea") as fake:
         reranker = ListwiseReranker(fake.model, cache=tmp_path, parse_retries=0)

@@ -129,7 +129,7 @@ def test_rerank_failed_run_keeps_existing_output(source: Path, tmp_path: Path,
     out.write_text(OLD)
     with fake_llm(failing_judge) as fake:
         status = main(["rerank", "-m", fake.model, "-i", str(source), "-o", str(out),
-                       "--format", "trec", "--no-cache", "-O", "max_retries=0"])
+                       "--format", "trec", "--no-cache", "--max-retries", "0"])
     assert status == 3
     assert "backend down" in one_error_line(capsys)
     assert out.read_text() == OLD
@@ -221,7 +221,7 @@ def test_keep_order_failures_are_counted_reported_and_strict(
         source: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / f"out.{fmt}"
     args = ["rerank", "-i", str(source), "-o", str(out), "--format", fmt, "--no-cache",
-            "-O", "on_error=keep_order", "-O", "max_retries=0"]
+            "--on-error", "keep_order", "--max-retries", "0"]
     with fake_llm(failing_judge) as fake:
         assert main([*args, "-m", fake.model]) == 0
         err = capsys.readouterr().err

@@ -154,7 +154,8 @@ async def rank_with(reranker: Reranker, query: str, docs: list[str]) -> RankedRe
 async def test_cross_encoder_and_listwise_are_interchangeable(
     reranker: CrossEncoderReranker,
 ) -> None:
-    with fake_llm(lambda messages: "[3] > [1] > [2]") as fake:
+    answer = " > ".join(f"[{n}]" for n in (3, 1, 2, *range(4, len(DOCS) + 1)))
+    with fake_llm(lambda messages: answer) as fake:
         listwise = ListwiseReranker(fake.model, cache=False)
         for each in (reranker, listwise):
             results = await rank_with(each, QUERY, DOCS)

@@ -94,5 +94,6 @@ def test_demo_on_the_real_local_model(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["demo", "-s", "listwise", "--limit", "1", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert f"[{REQUESTS[0].query_id}]" in out and "nDCG@10" in out
-    assert "Usage: 1 LLM calls, 0 cache hits" in out
+    # one call, plus one re-ask when the tiny model's permutation leaves passages out
+    assert re.search(r"Usage: [12] LLM calls, 0 cache hits", out)
     assert "0 parse failures" in out  # the permutation grammar keeps the tiny model on format

@@ -215,3 +215,32 @@ def test_token_counter() -> None:
     assert count_tokens("Passage A") == 2
     assert count_tokens("[12] > [3]") == 7
     assert count_tokens("") == 0
+
+
+def metadata_prefixed(doc_id: str) -> str:
+    """A passage as LlamaIndex ``MetadataMode.EMBED`` renders it: ``key: value`` lines first."""
+    return f"file_name: {doc_id}.txt\nsource: encyclopedia\n\n{TEXTS[doc_id]}"
+
+
+def test_metadata_prefixed_passages_are_still_found(judge: Judge) -> None:
+    knowledge = judge.knowledge
+    assert knowledge.lookup(QUERY, [metadata_prefixed("d1"), metadata_prefixed("d2")]) == [3, 2]
+    assert knowledge.lookup(QUERY, ["title: Fleas\n" + truncate_words(TEXTS["long"], 300)]) == [1]
+    passages = [{"id": n, "text": truncate_words(metadata_prefixed(d), 300)}  # one line each
+                for n, d in enumerate(["d0", "d3", "d2", "d1"], 1)]
+    messages = PromptTemplate.load("listwise/rankgpt").render(query=QUERY, passages=passages)
+    answer = judge.answer(messages)
+    assert (answer.text, answer.unmatched) == ("[4] > [3] > [1] > [2]", 0)
+
+
+def test_unmatched_passages_are_counted(judge: Judge) -> None:
+    knowledge = judge.knowledge
+    assert knowledge.lookup(QUERY, ["lorem ipsum dolor sit amet", TEXTS["d1"]]) == [None, 3]
+    assert knowledge.lookup(QUERY, ["some words then the"]) == [None]  # a short tail: no match
+    assert knowledge.lookup("an unknown query", [TEXTS["d1"]]) == [None]
+    assert knowledge.grades(QUERY, ["lorem ipsum", TEXTS["d0"]]) == [0, 0]  # unjudged d0: 0
+    assert judge.answer(listwise(["d0", "d1"])).unmatched == 0
+    garbage = [{"id": 1, "text": "nothing like any document"}, {"id": 2, "text": TEXTS["d1"]}]
+    messages = PromptTemplate.load("listwise/rankgpt").render(query=QUERY, passages=garbage)
+    assert judge.answer(messages).unmatched == 1
+    assert make_judge(garbage_rate=1.0).answer(messages).unmatched == 1

@@ -18,6 +18,7 @@ import pytest
 
 from llm_rerank import ListwiseReranker
 from llm_rerank.eval.io import RerankRequest
+from llm_rerank.eval.metrics import ndcg
 from llm_rerank.llm import LLMClient
 from llm_rerank.models import Document, Usage
 from llm_rerank.prompts import PromptTemplate
@@ -227,6 +228,23 @@ def test_unknown_query_is_still_answered(judge_server: StartJudge) -> None:
         query="never seen", passages=[{"id": 1, "text": "x"}, {"id": 2, "text": "y"}])
     status, body, _ = request_json(server, "POST", "/v1/chat/completions", chat(messages))
     assert status == 200 and body["choices"][0]["message"]["content"] == "[1] > [2]"
+
+
+async def test_metadata_prefixed_passages_are_ranked_and_unmatched_ones_counted(
+    judge_server: StartJudge, dataset: tuple[RerankRequest, dict[str, dict[str, int]]]
+) -> None:
+    request, qrels = dataset
+    server = judge_server([request], qrels)
+    reranker = ListwiseReranker("openai/judge", api_base=server.url, api_key="x", cache=False)
+    prefixed = [f"file_name: {d.id}.txt\ncategory: energy\n\n{d.text}" for d in request.documents]
+    results = await reranker.arank(request.query, prefixed)
+    ranked = [request.documents[r.index].id or "" for r in results]
+    assert ndcg(ranked, qrels["q1"], 10) == pytest.approx(1.0)
+    status, stats, _ = request_json(server, "GET", "/stats")
+    assert status == 200 and stats["unmatched_passages"] == 0 and stats["requests"] > 0
+    garbage = [f"an unrelated passage number {n}" for n in range(len(request.documents))]
+    await reranker.arank(request.query, garbage)
+    assert server.stats().unmatched_passages >= len(garbage)
 
 
 def test_context_manager_frees_the_port() -> None:

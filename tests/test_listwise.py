@@ -104,7 +104,8 @@ async def test_passages_are_truncated() -> None:
 async def test_prompt_is_shrunk_to_fit_a_known_context_window() -> None:
     # gpt-4's window is 8k tokens (LiteLLM's bundled table); 20 passages x 600 words do not fit.
     reranker = ListwiseReranker("openai/gpt-4", cache=False, max_passage_words=None,
-                                completion_kwargs={"mock_response": "[1]"})
+                                completion_kwargs={"mock_response": " > ".join(
+                                    f"[{n}]" for n in range(1, 21))})
     results = await reranker.arank("q", [" ".join(["word"] * 600)] * 20)
     assert results.usage.llm_calls == 1 and results.prompts_shrunk == 1
     ctx = RankingContext(query="q", documents=[])

@@ -85,9 +85,10 @@ async def test_real_listwise_generation_returns_every_document_once() -> None:
                                 completion_kwargs={"max_tokens": 20})
     results = await reranker.arank("what is the capital of France", docs)
     assert sorted(r.index for r in results) == [0, 1, 2]
-    assert results.usage.llm_calls == 1
+    calls = results.usage.llm_calls
+    assert calls == 1 + results.usage.repairs  # a tiny model's answer may be asked again once
     assert results.usage.prompt_tokens > 0
-    assert 0 < results.usage.completion_tokens <= 20
+    assert 0 < results.usage.completion_tokens <= 20 * calls
 
 
 @needs_local_model

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
-from llm_rerank import Document, InvalidInput, RankedResult, RankedResults, Usage
+from llm_rerank import Document, InvalidInput, RankedResult, RankedResults, Usage, get_reranker
 from llm_rerank.reranker import RankingContext, Reranker, Scored, validate_inputs
+from llm_rerank.testing import fake_llm
 
 
 def test_documents_accept_str_document_and_mapping() -> None:
@@ -20,7 +23,6 @@ def test_documents_accept_str_document_and_mapping() -> None:
         ("", ["a"], "query is empty"),
         ("   ", ["a"], "query is empty"),
         (3, ["a"], "query must be a str"),
-        ("q", [], "no documents"),
         ("q", "abc", "documents must be a list"),
         ("q", None, "documents must be a list"),
         ("q", ["a", 3], "document 1 is of type int"),
@@ -32,6 +34,51 @@ def test_documents_accept_str_document_and_mapping() -> None:
 def test_bad_input_is_named(query: object, documents: object, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         validate_inputs(query, documents)
+
+
+class PageLike:
+    """Shaped like a LangChain ``Document``."""
+
+    def __init__(self, text: str, doc_id: str | None, metadata: dict[str, object]) -> None:
+        self.page_content, self.id, self.metadata = text, doc_id, metadata
+
+
+class NodeLike:
+    """Shaped like a LlamaIndex ``TextNode`` / ``NodeWithScore``."""
+
+    node_id = "n1"
+    metadata: ClassVar[dict[str, str]] = {"file_name": "a.txt"}
+
+    def get_content(self) -> str:
+        return "node text"
+
+
+def test_framework_documents_are_read_by_their_attributes() -> None:
+    _, docs = validate_inputs("q", [PageLike("page", "p1", {"source": "web"}),
+                                    PageLike("no id", None, {}), NodeLike()])
+    assert [(d.text, d.id, d.metadata) for d in docs] == [
+        ("page", "p1", {"source": "web"}), ("no id", None, {}),
+        ("node text", "n1", {"file_name": "a.txt"})]
+    with pytest.raises(InvalidInput, match=r"document 0 \(.*PageLike\) has text of type int"):
+        validate_inputs("q", [PageLike(3, "p", {})])  # type: ignore[arg-type]
+
+
+def test_an_unknown_document_type_is_named_in_full() -> None:
+    stranger = type("Document", (), {})()
+    with pytest.raises(InvalidInput, match=r"document 0 is of type [\w.]*test_models\.Document; "
+                                           r"expected str, llm_rerank\.Document"):
+        validate_inputs("q", [stranger])
+
+
+@pytest.mark.parametrize("strategy", ["listwise", "pointwise", "pairwise", "setwise"])
+def test_no_documents_give_empty_results_without_a_call(strategy: str) -> None:
+    with fake_llm(lambda messages: "[1]") as fake:
+        reranker = get_reranker(strategy, model=fake.model, cache=False)
+        results = reranker.rank("q", [], top_n=3)
+        batch = reranker.rank_batch([("q", []), ("r", iter([]))])
+    assert (len(results), results.results, results.usage.llm_calls, fake.calls) == (0, [], 0, 0)
+    assert (results.query, results.strategy, results.model) == ("q", strategy, fake.model)
+    assert [len(r) for r in batch] == [0, 0]
 
 
 def test_usage_adds_fieldwise() -> None:
@@ -99,3 +146,24 @@ async def test_rank_works_inside_a_running_loop_and_batches_keep_order() -> None
     assert [[r.document.text for r in res] for res in batch] == [["b", "a"], ["e", "d", "c"]]
     assert sorted(seen) == [(0, "q1"), (1, "q2")]
     assert [res.query for res in Reverse().rank_batch([("x", ["a"]), ("y", ["b"])])] == ["x", "y"]
+
+
+@pytest.mark.parametrize(("shortcut", "module", "extra"), [
+    ("as_langchain_compressor", "langchain_core", "langchain"),
+    ("as_llamaindex_postprocessor", "llama_index.core", "llamaindex"),
+])
+def test_a_missing_framework_names_its_extra(monkeypatch: pytest.MonkeyPatch, shortcut: str,
+                                             module: str, extra: str) -> None:
+    import importlib.util
+    import sys
+
+    from llm_rerank.integrations import MissingExtra
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == module else real(name, *a))
+    monkeypatch.delitem(sys.modules, f"llm_rerank.integrations.{shortcut.split('_')[1]}",
+                        raising=False)
+    with pytest.raises(MissingExtra, match=rf"pip install 'llm-rerank\[{extra}\]'") as caught:
+        getattr(Reverse(), shortcut)()
+    assert isinstance(caught.value, ImportError) and caught.value.extra == extra

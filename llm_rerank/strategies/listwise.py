@@ -7,7 +7,9 @@ The final window always starts at the top and is full-sized when N allows, so li
 shorter than a window, or that the step does not divide, are still ranked completely.
 
 Score: none of its own (the order is the output): the rank-derived score of the contract.
-Answers are capped at ``ANSWER_TOKENS_PER_ID`` tokens per passage of the window.
+Answers are capped at ``ANSWER_TOKENS_PER_ID`` tokens per passage of the window. An answer
+that leaves passages out is asked again once (``parse_retries``); if no whole answer comes
+back, the passages it named go first and the rest keep their order.
 
 >>> ListwiseReranker.windows(100, 20, 10)[:2], len(ListwiseReranker.windows(100, 20, 10))
 ([(80, 100), (70, 90)], 9)
@@ -92,6 +94,7 @@ class ListwiseReranker(LLMReranker):
             return parse_permutation(completion.text, len(window)) or None
 
         ranked = await self.ask(ctx, variables, parse,
-                                answer_tokens=ANSWER_TOKENS_PER_ID * len(window) + 16)
+                                answer_tokens=ANSWER_TOKENS_PER_ID * len(window) + 16,
+                                complete=lambda ids: len(ids) == len(window))
         permutation = complete_permutation(ranked or [], len(window))
         return [window[i] for i in permutation]

@@ -6,8 +6,10 @@ The judge parses the chat messages that the bundled templates produce: the query
 ``Passage A/B``, setwise ``Passage A..`` asking for the "most relevant", pointwise
 ``Passage:`` with a quoted label list). Passages are matched back to the known documents by
 their whitespace-collapsed text prefix (prompts cut passages to a few hundred words), first
-among the query's candidates, then among every known document. A passage or query it
-cannot identify gets grade 0: the judge always answers a recognised prompt.
+among the query's candidates, then among every known document. A passage that a framework
+prefixed with metadata (LlamaIndex's ``key: value`` lines) is matched on the document text
+that follows. A passage or query it cannot identify gets grade 0 and is counted in
+``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
 Perceived grade = grade + ``noise`` * N(0, 1) + ``position_bias`` * (1 - pos / (n - 1)),
 drawn from a random generator seeded by ``seed`` and the messages, so the same prompt always
@@ -30,6 +32,7 @@ gets the same answer. Ties go to the earlier passage. With ``noise=0`` and
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -57,6 +60,7 @@ _QUOTED = re.compile(r'"([^"\n]+)"')
 # The simulated tokenizer: a word or one punctuation mark, with its leading white space.
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 _PREFIX_KEY_WORDS = 8
+_MAX_PREFIX_WORDS = 200  # words of prepended metadata skipped at most when matching
 _LABEL_SHARPNESS = 2.0  # logit = -sharpness * (label value - perceived value) ** 2
 
 
@@ -126,6 +130,7 @@ class JudgeAnswer:
     kind: PromptKind
     garbage: bool = False
     logprobs: list[dict[str, Any]] | None = None
+    unmatched: int = 0
 
 
 def message_text(content: object) -> str:
@@ -212,6 +217,7 @@ class Knowledge:
         self.max_grade = max([1, *(g for docs in self.qrels.values() for g in docs.values())])
         self._query_ids: dict[str, list[str]] = {}
         self._by_query: dict[str, list[_Known]] = {}
+        self._by_query_key: dict[tuple[str, str], list[_Known]] = {}
         self._global: dict[str, list[_Known]] = {}
         for request in requests:
             query = normalize(request.query)
@@ -220,6 +226,7 @@ class Knowledge:
                 doc_id = document.id if document.id is not None else str(position)
                 known = _Known(doc_id, normalize(document.text))
                 self._by_query.setdefault(query, []).append(known)
+                self._by_query_key.setdefault((query, _prefix_key(known.text)), []).append(known)
                 self._global.setdefault(_prefix_key(known.text), []).append(known)
 
     def knows_query(self, query: str) -> bool:
@@ -227,37 +234,68 @@ class Knowledge:
 
     def find_documents(self, query: str, passage: str) -> list[str]:
         """Ids of the known documents whose text starts with ``passage``: the query's own
-        candidates (in input order) when any match, else any known document."""
+        candidates (in input order) when any match, else any known document.
+
+        A passage with words prepended (metadata lines) matches on the text after them, if
+        at least ``_PREFIX_KEY_WORDS`` words or a whole document remain.
+        """
         text = normalize(passage)
         if not text:
             return []
+        found = self._starting_with(query, text)
+        starts = (match.end() for match in re.finditer(" ", text))
+        for start in itertools.islice(starts, _MAX_PREFIX_WORDS):
+            if found:
+                break
+            found = self._after_prefix(query, text[start:])
+        return list(dict.fromkeys(found))
+
+    def _starting_with(self, query: str, text: str) -> list[str]:
         for candidates in (self._by_query.get(normalize(query), []),
                            self._global.get(_prefix_key(text), [])):
             found = [known.doc_id for known in candidates if _is_word_prefix(text, known.text)]
             if found:
-                return list(dict.fromkeys(found))
+                return found
         return []
 
-    def grades(self, query: str, passages: Sequence[str]) -> list[int]:
-        """The qrels grade of each passage of one prompt; 0 when unjudged or unidentified.
+    def _after_prefix(self, query: str, tail: str) -> list[str]:
+        """Documents that ``tail`` (the passage after some prepended words) starts, when the
+        tail is long enough to be telling or is a whole document."""
+        long_enough = tail.count(" ") + 1 >= _PREFIX_KEY_WORDS
+        key = _prefix_key(tail)
+        for candidates in (self._by_query_key.get((normalize(query), key), []),
+                           self._global.get(key, [])):
+            found = [known.doc_id for known in candidates if _is_word_prefix(tail, known.text)
+                     and (long_enough or known.text == tail)]
+            if found:
+                return found
+        return []
+
+    def lookup(self, query: str, passages: Sequence[str]) -> list[int | None]:
+        """The qrels grade of each passage of one prompt (0 when unjudged); ``None`` for a
+        passage that matches no known document, or any passage of an unknown query.
 
         Passages with the same text (duplicate documents) are matched to distinct documents
         in input order, so duplicates judged differently keep their own grades.
         """
         query_ids = self._query_ids.get(normalize(query))
         if not query_ids:
-            return [0] * len(passages)
+            return [None] * len(passages)
         used: set[str] = set()
-        grades = []
+        grades: list[int | None] = []
         for passage in passages:
             found = self.find_documents(query, passage)
             doc_id = next((d for d in found if d not in used), found[0] if found else None)
             if doc_id is None:
-                grades.append(0)
+                grades.append(None)
                 continue
             used.add(doc_id)
             grades.append(max(self.qrels.get(qid, {}).get(doc_id, 0) for qid in query_ids))
         return grades
+
+    def grades(self, query: str, passages: Sequence[str]) -> list[int]:
+        """``lookup`` with 0 for the passages it cannot identify."""
+        return [grade or 0 for grade in self.lookup(query, passages)]
 
     def grade(self, query: str, passage: str) -> int:
         """The grade of one passage for ``query`` (see ``grades``)."""
@@ -294,12 +332,13 @@ class Judge:
         rng = self._rng(messages, "error", attempt)
         return rng.choice((429, 503)) if rng.random() < self.knobs.error_rate else None
 
-    def perceived(self, prompt: ParsedPrompt, rng: random.Random) -> list[float]:
-        """Each passage's grade as the judge perceives it: noise and position bias added."""
+    def perceived(self, prompt: ParsedPrompt, known: Sequence[int | None],
+                  rng: random.Random) -> list[float]:
+        """Each passage's grade (``known``, from ``Knowledge.lookup``) as the judge perceives
+        it: noise and position bias added."""
         count = len(prompt.passages)
         grades = []
-        known = self.knowledge.grades(prompt.query, [p.text for p in prompt.passages])
-        for position, grade in enumerate(map(float, known)):
+        for position, grade in enumerate(float(g or 0) for g in known):
             grade += self.knobs.noise * rng.gauss(0.0, 1.0)
             if count > 1:
                 grade += self.knobs.position_bias * (1 - position / (count - 1))
@@ -310,7 +349,13 @@ class Judge:
         """The answer to a prompt; raises ``UnrecognizedPrompt`` for an unknown shape."""
         prompt = parse_prompt(messages)
         rng = self._rng(messages)
-        grades = self.perceived(prompt, rng)
+        known = self.knowledge.lookup(prompt.query, [p.text for p in prompt.passages])
+        answer = self._answer(prompt, self.perceived(prompt, known, rng), rng, logprobs)
+        answer.unmatched = known.count(None)
+        return answer
+
+    def _answer(self, prompt: ParsedPrompt, grades: list[float], rng: random.Random,
+                logprobs: bool) -> JudgeAnswer:
         if rng.random() < self.knobs.garbage_rate:
             text = garbage_answer(prompt, rng)
             return JudgeAnswer(text, prompt.kind, True, _plain_logprobs(text) if logprobs else None)

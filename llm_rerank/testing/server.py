@@ -44,11 +44,17 @@ _ERROR_TYPES = {429: "rate_limit_error", 503: "service_unavailable", 400: "inval
 
 
 class JudgeStats(BaseModel):
-    """What the server has seen since it started (or since the last reset)."""
+    """What the server has seen since it started (or since the last reset).
+
+    ``unmatched_passages`` counts prompt passages the judge could not match to a known
+    document of a known query (they got grade 0): a test whose pipeline mangled or replaced
+    the passages sees it above 0 instead of passing on a ranking the judge never made.
+    """
 
     requests: int = 0
     errors_sent: int = 0
     garbage_sent: int = 0
+    unmatched_passages: int = 0
     bad_requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -295,6 +301,7 @@ class JudgeServer:
         with self._lock:
             self._stats.by_kind[answer.kind] += 1
             self._stats.garbage_sent += int(answer.garbage)
+            self._stats.unmatched_passages += answer.unmatched
             self._stats.prompt_tokens += prompt_tokens
             self._stats.completion_tokens += completion_tokens
         payload = {

@@ -1,0 +1,37 @@
+"""Adapters that plug a ``Reranker`` into RAG frameworks, each behind an optional extra.
+
+- ``llm_rerank.integrations.langchain``: ``LLMRerankCompressor``, a LangChain
+  ``BaseDocumentCompressor`` (extra ``langchain``).
+- ``llm_rerank.integrations.llamaindex``: ``LLMRerankPostprocessor``, a LlamaIndex
+  ``BaseNodePostprocessor`` (extra ``llamaindex``).
+
+Importing an adapter whose framework is missing raises ``MissingExtra`` naming the extra.
+
+>>> require("json", "none")
+>>> require("surely_not_installed_pkg", "langchain")
+Traceback (most recent call last):
+    ...
+llm_rerank.integrations.MissingExtra: surely_not_installed_pkg is not installed; \
+install it with: pip install 'llm-rerank[langchain]'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ..errors import RerankError
+
+
+class MissingExtra(RerankError, ImportError):
+    """An optional dependency is missing; ``extra`` is the llm-rerank extra that brings it."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(f"{module} is not installed; install it with: "
+                         f"pip install 'llm-rerank[{extra}]'")
+        self.extra = extra
+
+
+def require(module: str, extra: str) -> None:
+    """Raise ``MissingExtra`` unless the top-level ``module`` can be imported."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(module, extra)
