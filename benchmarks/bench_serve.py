@@ -289,7 +289,8 @@ RAW = [
     ("bad chunked body", b"POST /rerank HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                          b"Content-Type: application/json\r\n\r\nZZ\r\n"),
     ("Content-Length of 20 digits", b"POST /v2/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                    b"application/json\r\nContent-Length: "
+                                    b"application/json\r\nAuthorization: Bearer " +
+                                    TOKEN.encode() + b"\r\nContent-Length: "
                                     b"99999999999999999999\r\n\r\n{"),
 ]
 
@@ -310,8 +311,24 @@ def send_raw(port: int, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def hostile(url: str, request: RerankRequest) -> tuple[list[list[object]], int]:
+def error_lines(log: Path) -> int:
+    return sum("ERROR" in line for line in log.read_text(errors="replace").splitlines())
+
+
+def hostile(url: str, request: RerankRequest, log: Path
+            ) -> tuple[list[list[object]], int, list[str]]:
+    """Each hostile request's status and answer, the health at the end, and the cases after
+    which the server's stderr got an ERROR line."""
     rows: list[list[object]] = []
+    noisy: list[str] = []
+    seen = error_lines(log)
+
+    def note(case: str) -> None:
+        nonlocal seen
+        if (now := error_lines(log)) > seen:
+            noisy.append(case)
+            seen = now
+
     texts = [d.text for d in request.documents[:DOCS_PER_REQUEST]]
     with httpx.Client(base_url=url, timeout=120) as http:
         for case, method, path, headers, content in hostile_cases(request.query, texts):
@@ -327,6 +344,7 @@ def hostile(url: str, request: RerankRequest) -> tuple[list[list[object]], int]:
             extra = f" (Retry-After: {retry})" if retry else ""
             rows.append([case, f"{method} {path}", answer.status_code,
                          first_words(str(message)) + extra])
+            note(case)
     port = int(url.rsplit(":", 1)[1])
     for case, data in RAW:
         answer = send_raw(port, data)
@@ -334,8 +352,10 @@ def hostile(url: str, request: RerankRequest) -> tuple[list[list[object]], int]:
         body = rest.partition(b"\r\n\r\n")[2].decode(errors="replace")
         rows.append([case, "raw bytes", status_line.decode(errors="replace")[9:12] or "closed",
                      first_words(body)])
+        time.sleep(0.5)  # let the server write its log
+        note(case)
     healthy = httpx.get(f"{url}/health", timeout=10).status_code
-    return rows, healthy
+    return rows, healthy, noisy
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -383,8 +403,10 @@ def main() -> None:
                     row = load_row(workers, url, *pids, cached, args.clients)
                     load_rows.append([f"{workers}, cache hits", *row[1:]])
                 if workers == args.workers[0]:
-                    hostile_rows, healthy = hostile(url, requests[0])
+                    hostile_rows, healthy, noisy = hostile(url, requests[0], stderr)
                     health.append(f"`GET /health` after the hostile requests: {healthy}")
+                    health.append("ERROR lines in the server's stderr came after: "
+                                  + (", ".join(noisy) or "none of them"))
             log = stderr.read_text(errors="replace")
             errors = [line for line in log.splitlines() if "ERROR" in line]
             health.append(f"{workers} worker(s): {log.count('Traceback')} tracebacks, "
@@ -432,8 +454,9 @@ reranker with `max_calls=5`). Raw rows are bytes written to a socket.
 
 {hostile_table}
 
-{"; ".join(health)}. The ERROR line of the 1-worker server is uvicorn's own note on the
-bad chunked body, which it answered with 400 itself before the app could.
+{"; ".join(health)}. An ERROR line without a traceback after the bad chunked body is
+uvicorn's note that the app ended without answering a request whose connection uvicorn had
+already answered with 400 and closed.
 """
     write_fragment("serve", "`llm-rerank serve`: load and hostile requests", body)
 
