@@ -128,7 +128,8 @@ def serve(config: dict[str, Any], workers: int, folder: Path) -> Iterator[tuple[
     stderr = folder / f"serve-{workers}.log"
     command = [sys.executable, "-c", CLI, "serve", "--config", str(config_path), "--port",
                str(port), "--workers", str(workers), "--auth-token", TOKEN, "--no-access-log"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr.open("wb"))
+    with stderr.open("wb") as stream:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

@@ -528,9 +528,10 @@ def serve_process(args: list[str], log: Path, **env: str
                   ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``llm-rerank serve ARGS`` on a free port, stderr to ``log``; killed if still running."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", CLI, "serve", *args, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-                               env={**os.environ, **env})
+    with log.open("wb") as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-c", CLI, "serve", *args, "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=stream, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
