@@ -7,6 +7,7 @@ import importlib.util
 _NEEDS = {
     "llm_rerank/integrations/langchain.py": "langchain_core",
     "llm_rerank/integrations/llamaindex.py": "llama_index",
+    "llm_rerank/server": "starlette",
 }
 
 collect_ignore = [path for path, module in _NEEDS.items()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ..errors import BudgetExceeded, LLMCallError, RerankError
 
-COMMANDS = ["rerank", "prompts", "compare", "eval", "judge_server", "demo"]
+COMMANDS = ["rerank", "prompts", "compare", "eval", "judge_server", "demo", "serve"]
 DEBUG_ENV = "LLM_RERANK_DEBUG"
 
 EXIT_OK, EXIT_STRICT, EXIT_USAGE, EXIT_LLM, EXIT_BUG = 0, 1, 2, 3, 4

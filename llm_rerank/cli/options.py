@@ -66,11 +66,12 @@ DEDICATED_FLAGS: dict[str, str] = {
 }
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``-s/--strategy``, ``-m/--model``, ``-O`` and the connection options of a reranker."""
+def add_model_options(parser: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+    """``-s/--strategy``, ``-m/--model``, ``-O`` and the connection options of a reranker
+    (``model_required=False`` where a config file can name the rerankers instead)."""
     parser.add_argument("-s", "--strategy", default="listwise",
                         help="pointwise, pairwise, listwise, setwise, criteria or cross-encoder")
-    parser.add_argument("-m", "--model", required=True,
+    parser.add_argument("-m", "--model", required=model_required,
                         help="a LiteLLM model string (e.g. openai/gpt-4o-mini) or a local model")
     parser.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
                         help="a strategy option, e.g. -O window_size=20 (value read as JSON); "

@@ -1,0 +1,73 @@
+"""HTTP errors of the server: every failure becomes a JSON body with a message, never a
+traceback.
+
+- 400: the body is not JSON (or not UTF-8, or nested too deeply);
+- 401: a token is required and ``Authorization: Bearer`` does not carry it;
+- 402: the reranker's per-query budget (``max_calls``, ``max_tokens``, ``max_cost_usd``) ran
+  out under ``on_budget="raise"``; the same request would run out again, so not 429;
+- 404: unknown route or unknown ``model``; 405: wrong method for the route;
+- 413: the body, the number of documents, the query or a passage (TEI ``truncate=false``) is
+  over a limit; 415: the content type is not JSON;
+- 422: a field is missing or invalid (the message names it);
+- 502: the LLM provider failed for good (bad request, authentication, unknown model);
+- 503: the provider still failed after retries (rate limit, timeout, 5xx), with
+  ``Retry-After``;
+- 500: anything else (logged on one line with an id that the body repeats).
+
+>>> error = error_for(LLMCallError("boom", model="m", transient=True), retry_after_s=5)
+>>> error.status, error.headers
+(503, {'Retry-After': '5'})
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import BudgetExceeded, InvalidInput, LLMCallError
+from ..llm import causes, retry_after_seconds
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answer: status, message, a short type name and extra headers."""
+
+    status: int
+    message: str
+    kind: str = "invalid_request"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.kind}: {self.message}"
+
+
+def _retry_after(exc: BaseException, default: int) -> int:
+    hinted = next((s for e in causes(exc) if (s := retry_after_seconds(e)) is not None), None)
+    return default if hinted is None else max(1, math.ceil(hinted))
+
+
+def _first_line(exc: Exception, limit: int = 500) -> str:
+    """The first line of an error (provider errors may carry a remote traceback), capped."""
+    line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def error_for(exc: Exception, *, retry_after_s: int) -> ApiError:
+    """The ``ApiError`` for an exception raised while ranking."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, BudgetExceeded):
+        note = exc.results.budget_note if exc.results is not None else None
+        return ApiError(402, f"the reranker's per-query budget ran out ({note or 'budget'}); "
+                             "send fewer documents", "budget_exceeded")
+    if isinstance(exc, LLMCallError):
+        if exc.transient:
+            seconds = _retry_after(exc, retry_after_s)
+            return ApiError(503, "the LLM provider is unavailable, retries exhausted: "
+                                 f"{_first_line(exc)}", "provider_unavailable",
+                            {"Retry-After": str(seconds)})
+        return ApiError(502, f"the LLM provider refused the call: {_first_line(exc)}",
+                        "provider_error")
+    if isinstance(exc, InvalidInput):
+        return ApiError(422, str(exc), "invalid_request")
+    return ApiError(500, "internal server error", "internal_error")

@@ -1,0 +1,113 @@
+"""Request bodies of the HTTP API (pydantic, strict types) and passage truncation by tokens.
+
+Cohere's ``/v1/rerank`` and ``/v2/rerank`` (also Jina's ``/v1/rerank``) take
+``{model?, query, documents: [str | {text}], top_n?, return_documents?, max_tokens_per_doc?}``;
+TEI's ``/rerank`` takes ``{query, texts, raw_scores?, return_text?, truncate?,
+truncation_direction?}``. Fields other clients send (``rank_fields``, ``max_chunks_per_doc``)
+are accepted and ignored.
+
+>>> CohereRequest.model_validate({"query": "q", "documents": ["a", {"text": "b"}]}).documents
+['a', 'b']
+>>> truncate_tokens("one two, three four", 3)
+'one two,'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+# A server may front several models, so passages are measured without a model tokenizer:
+# one token is a word or a punctuation mark (with the white space before it). Subword
+# tokenizers make at least as many tokens of a text, so a cut at N keeps at most N words.
+_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
+
+
+def _unicode(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains an unpaired surrogate ({text[exc.start]!r} at character "
+                         f"{exc.start})") from None
+    return text
+
+
+def _document_text(value: object) -> object:
+    if isinstance(value, Mapping):
+        if "text" not in value:
+            raise ValueError("a document object needs a 'text' field")
+        value = value["text"]
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string or an object with a string 'text', "
+                         f"got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+Query = Annotated[str, AfterValidator(_unicode), AfterValidator(_non_blank)]
+DocumentText = Annotated[str, BeforeValidator(_document_text), AfterValidator(_unicode)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class CohereRequest(_Request):
+    """A Cohere (v1, v2) or Jina rerank request."""
+
+    model: Text | None = None
+    query: Query
+    documents: list[DocumentText]
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = False
+    max_tokens_per_doc: int | None = Field(None, ge=1)
+
+
+class TEIRequest(_Request):
+    """A Text Embeddings Inference rerank request (``model`` is an llm_rerank extension)."""
+
+    model: Text | None = None
+    query: Query
+    texts: list[Text]
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool = False
+    truncation_direction: Literal["Right", "Left", "right", "left"] = "Right"
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of ``text`` as the server counts them (words and punctuation marks).
+
+    >>> count_tokens("Paris, France.")
+    4
+    """
+    return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def truncate_tokens(text: str, max_tokens: int, direction: str = "right") -> str:
+    """``text`` cut to its first (``direction="right"``) or last (``"left"``) ``max_tokens``
+    tokens; unchanged when it is not longer.
+
+    >>> truncate_tokens("one two three", 2, "left")
+    'two three'
+    """
+    tokens = _TOKEN.findall(text)
+    if len(tokens) <= max_tokens:
+        return text
+    if direction.lower() == "left":
+        return "".join(tokens[-max_tokens:]).lstrip()
+    return "".join(tokens[:max_tokens])
