@@ -92,3 +92,11 @@ class LLMOptions(RerankerOptions):
     parse_retries: int = Field(1, ge=0, le=5, description="re-asks after an unusable answer")
     instructions: str | None = Field(None, description="extra judging instructions, rendered "
                                                        "in their own section of every prompt")
+
+
+class PermutationOptions(LLMOptions):
+    """Options of the strategies with permutation self-consistency (listwise, setwise)."""
+
+    num_permutations: int = Field(1, ge=1, le=20, description="orders each prompt's passages "
+                                  "are shown in, asked concurrently and aggregated")
+    seed: int = Field(0, description="seed of the shuffled orders")
