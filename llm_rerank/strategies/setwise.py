@@ -9,8 +9,9 @@ ceil(log_c N). In all at most about ``N/(c-1) + k * ceil(log_c N)`` calls (N=20,
 first; the other documents follow in input order.
 
 ``k`` defaults to the caller's ``top_n`` (10 without one). ``num_permutations=m`` shows
-each comparison's passages in m orders, concurrently, and takes the Borda winner of the m
-choices (``consistency.py``): m times the calls, the same sequential depth. Score: none of
+each comparison's passages in m orders (``consistency.py``), concurrently, and takes the
+passage chosen most often (Borda over one-choice answers), ties to the earlier order: m
+times the calls, the same sequential depth. Score: none of
 its own (the order is the output), so the rank-derived score of the contract.
 """
 
@@ -25,7 +26,7 @@ from ..llm import Completion
 from ..options import PermutationOptions
 from ..parsing import parse_passage_choice
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
-from .consistency import aggregate, permutations
+from .consistency import permutations
 from .heap import heap_top_k
 from .pairwise import ANSWER_TOKENS, top_k
 
@@ -68,18 +69,19 @@ class SetwiseReranker(LLMReranker):
         return [Scored(index) for index in order]
 
     async def _pick_best(self, ctx: RankingContext, candidates: list[int]) -> int:
-        """Position of the most relevant candidate (the Borda winner of the
-        ``num_permutations`` orders' choices); without a usable answer, of the one that came
-        first in the input."""
+        """Position of the most relevant candidate: the one most of the ``num_permutations``
+        orders chose (ties to the earlier order; order 0 is the plain one); without a usable
+        answer, the one that came first in the input."""
         o = self.options
         orders = permutations(candidates, o.num_permutations, o.seed)
         choices = await gather_in_order(
             self._choose(ctx, shown, sample) for sample, shown in enumerate(orders))
-        votes = [[candidates.index(shown[choice])]
-                 for shown, choice in zip(orders, choices, strict=True) if choice is not None]
-        if not votes:
+        picks = [shown[choice] for shown, choice in zip(orders, choices, strict=True)
+                 if choice is not None]
+        if not picks:
             return candidates.index(min(candidates))
-        return aggregate(votes, len(candidates))[0]
+        return candidates.index(max(picks, key=lambda pick: (picks.count(pick),
+                                                             -picks.index(pick))))
 
     async def _choose(self, ctx: RankingContext, shown: list[int], sample: int) -> int | None:
         """Position in ``shown`` of the passage the LLM names, or ``None`` without one."""
