@@ -100,7 +100,7 @@ class ListwiseReranker(LLMReranker):
         order = list(range(len(ctx.documents)))
         o = self.options
 
-        async def rank_window(window: list[int]) -> list[int]:
+        async def rank_window(window: list[int]) -> list[int] | None:
             return await self._rank_window(ctx, window)
 
         if o.method == "topdown":
@@ -112,12 +112,12 @@ class ListwiseReranker(LLMReranker):
             rounds = len(spans) * o.passes
             for _ in range(o.passes):
                 for start, end in spans:
-                    order[start:end] = await rank_window(order[start:end])
+                    order[start:end] = await rank_window(order[start:end]) or order[start:end]
         return [Scored(index, details={"rounds": rounds}) for index in order]
 
-    async def _rank_window(self, ctx: RankingContext, window: list[int]) -> list[int]:
+    async def _rank_window(self, ctx: RankingContext, window: list[int]) -> list[int] | None:
         """The window reordered by the LLM: its ``num_permutations`` orders asked
-        concurrently and aggregated; without a usable answer it keeps its order."""
+        concurrently and aggregated; ``None`` when no order got a usable answer."""
         o = self.options
         orders = permutations(window, o.num_permutations, o.seed)
         answers = await gather_in_order(
@@ -125,6 +125,8 @@ class ListwiseReranker(LLMReranker):
         position = {index: p for p, index in enumerate(window)}
         rankings = [[position[shown[i]] for i in answer]
                     for shown, answer in zip(orders, answers, strict=True) if answer is not None]
+        if not rankings:
+            return None
         return [window[i] for i in aggregate(rankings, len(window))]
 
     async def _ask_order(self, ctx: RankingContext, shown: list[int],
