@@ -125,7 +125,7 @@ async def test_m1_is_the_plain_strategy_and_shares_its_cache(tmp_path: Path) -> 
     assert [r.index for r in plain] == [r.index for r in many]
 
 
-async def test_permutations_cancel_a_position_biased_judge() -> None:
+async def test_shuffled_orders_overrule_a_position_only_judge() -> None:
     # The judge answers in the shown order. One sample returns the input order; the
     # aggregated samples of shuffled orders cannot all agree with it.
     with fake_llm(first_shown_judge) as fake:
