@@ -11,8 +11,8 @@ first; the other documents follow in input order.
 ``k`` defaults to the caller's ``top_n`` (10 without one). ``num_permutations=m`` shows
 each comparison's passages in m orders (``consistency.py``), concurrently, and takes the
 passage chosen most often (Borda over one-choice answers), ties to the earlier order: m
-times the calls, the same sequential depth. Score: none of
-its own (the order is the output), so the rank-derived score of the contract.
+times the calls, the same sequential depth. Score: none of its own (the order is the
+output), so the rank-derived score of the contract.
 """
 
 from __future__ import annotations
