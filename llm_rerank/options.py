@@ -101,3 +101,11 @@ class LLMOptions(RerankerOptions):
     @classmethod
     def _criteria(cls, value: object) -> CriteriaSpec:
         return coerce_criteria(value)
+
+
+class PermutationOptions(LLMOptions):
+    """Options of the strategies with permutation self-consistency (listwise, setwise)."""
+
+    num_permutations: int = Field(1, ge=1, le=20, description="orders each prompt's passages "
+                                  "are shown in, asked concurrently and aggregated")
+    seed: int = Field(0, description="seed of the shuffled orders")

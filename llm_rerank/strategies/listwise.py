@@ -6,6 +6,12 @@ up by ``step``, so the best documents bubble to the top. One pass over N documen
 The final window always starts at the top and is full-sized when N allows, so lists
 shorter than a window, or that the step does not divide, are still ranked completely.
 
+``method="topdown"`` ranks with top-down partitioning instead (``topdown.py``: a pivot,
+concurrent windows against it, at most 3 sequential rounds, 7 calls for 100 documents);
+``k`` (default: ``top_n``, else 10) is the top it settles. ``num_permutations=m`` asks each
+window in m orders, concurrently, and aggregates them (``consistency.py``). Every result's
+``details["rounds"]`` holds the query's sequential rounds of calls.
+
 Score: none of its own (the order is the output): the rank-derived score of the contract.
 Answers are capped at ``ANSWER_TOKENS_PER_ID`` tokens per passage of the window. An answer
 that leaves passages out is asked again once (``parse_retries``); if no whole answer comes
@@ -19,29 +25,47 @@ back, the passages it named go first and the rest keep their order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from ..llm import Completion
-from ..options import LLMOptions
-from ..parsing import complete_permutation, parse_permutation
-from ..reranker import LLMReranker, RankingContext, Scored
+from ..options import PermutationOptions
+from ..parsing import parse_permutation
+from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from .consistency import aggregate, permutations
+from .pairwise import top_k
+from .topdown import top_down
 
 ANSWER_TOKENS_PER_ID = 6  # "[12] > " is 4-6 tokens in common tokenizers
 
 
-class ListwiseOptions(LLMOptions):
+class ListwiseOptions(PermutationOptions):
     """Options of ``ListwiseReranker``."""
 
+    method: Literal["sliding", "topdown"] = Field(
+        "sliding", description="'sliding' (RankGPT) or 'topdown' (pivot partitioning)")
     window_size: int = Field(20, ge=2, le=100, description="passages ranked per call")
     step: int = Field(10, ge=1, description="how far the window moves up (<= window_size)")
     passes: int = Field(1, ge=1, le=10, description="sliding passes over the list")
+    k: int | None = Field(None, ge=1, description="topdown: the top it settles, < window_size "
+                                                  "(default: top_n, else 10)")
 
     @model_validator(mode="after")
-    def _step_fits_window(self) -> ListwiseOptions:
-        if self.step > self.window_size:
-            raise ValueError(f"step ({self.step}) must be <= window_size ({self.window_size})")
+    def _consistent(self) -> ListwiseOptions:
+        if self.method == "sliding":
+            if self.step > self.window_size:
+                raise ValueError(f"step ({self.step}) must be <= window_size "
+                                 f"({self.window_size})")
+            if self.k is not None:
+                raise ValueError("k applies to method='topdown' only")
+        else:
+            sliding_only = sorted({"step", "passes"} & self.model_fields_set)
+            if sliding_only:
+                raise ValueError(f"{' and '.join(sliding_only)} apply to method='sliding' only")
+            if self.k is not None and self.k >= self.window_size:
+                raise ValueError(f"k ({self.k}) must be < window_size ({self.window_size}): "
+                                 "the pivot is the k-th passage of the first window")
         return self
 
 
@@ -51,6 +75,9 @@ class ListwiseReranker(LLMReranker):
     >>> rr = ListwiseReranker("openai/gpt-4o-mini", window_size=20, step=10, cache=False)
     >>> rr.options.window_size, rr.options.step, rr.options.passes
     (20, 10, 1)
+    >>> ListwiseReranker("openai/gpt-4o-mini", method="topdown", num_permutations=3,
+    ...                  cache=False).options.method
+    'topdown'
     """
 
     name = "listwise"
@@ -74,27 +101,50 @@ class ListwiseReranker(LLMReranker):
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         order = list(range(len(ctx.documents)))
         o = self.options
-        if len(order) > 1:
-            for _ in range(o.passes):
-                for start, end in self.windows(len(order), o.window_size, o.step):
-                    order[start:end] = await self._rank_window(ctx, order[start:end])
-        return [Scored(index) for index in order]
 
-    async def _rank_window(self, ctx: RankingContext, window: list[int]) -> list[int]:
-        """The window reordered by the LLM; on no usable answer it keeps its order."""
+        async def rank_window(window: list[int]) -> list[int] | None:
+            return await self._rank_window(ctx, window)
+
+        if o.method == "topdown":
+            k = min(top_k(o.k, ctx), o.window_size - 1)
+            result = await top_down(order, o.window_size, k, rank_window)
+            order, rounds = result.order, result.rounds
+        else:
+            spans = self.windows(len(order), o.window_size, o.step) if len(order) > 1 else []
+            rounds = len(spans) * o.passes
+            for _ in range(o.passes):
+                for start, end in spans:
+                    order[start:end] = await rank_window(order[start:end]) or order[start:end]
+        return [Scored(index, details={"rounds": rounds}) for index in order]
+
+    async def _rank_window(self, ctx: RankingContext, window: list[int]) -> list[int] | None:
+        """The window reordered by the LLM: its ``num_permutations`` orders asked
+        concurrently and aggregated; ``None`` when no order got a usable answer."""
+        o = self.options
+        orders = permutations(window, o.num_permutations, o.seed)
+        answers = await gather_in_order(
+            self._ask_order(ctx, shown, sample) for sample, shown in enumerate(orders))
+        position = {index: p for p, index in enumerate(window)}
+        rankings = [[position[shown[i]] for i in answer]
+                    for shown, answer in zip(orders, answers, strict=True) if answer is not None]
+        if not rankings:
+            return None
+        return [window[i] for i in aggregate(rankings, len(window))]
+
+    async def _ask_order(self, ctx: RankingContext, shown: list[int],
+                         sample: int) -> list[int] | None:
+        """Positions in ``shown``, best first (maybe partial), or ``None`` without an answer."""
 
         def variables(max_words: int | None) -> dict[str, Any]:
             passages = [
                 {"id": n, "text": self.passage(ctx, index, max_words)}
-                for n, index in enumerate(window, start=1)
+                for n, index in enumerate(shown, start=1)
             ]
             return {"passages": passages}
 
         def parse(completion: Completion) -> list[int] | None:
-            return parse_permutation(completion.text, len(window)) or None
+            return parse_permutation(completion.text, len(shown)) or None
 
-        ranked = await self.ask(ctx, variables, parse,
-                                answer_tokens=ANSWER_TOKENS_PER_ID * len(window) + 16,
-                                complete=lambda ids: len(ids) == len(window))
-        permutation = complete_permutation(ranked or [], len(window))
-        return [window[i] for i in permutation]
+        return await self.ask(ctx, variables, parse, sample=sample,
+                              answer_tokens=ANSWER_TOKENS_PER_ID * len(shown) + 16,
+                              complete=lambda ids: len(ids) == len(shown))

@@ -8,8 +8,11 @@ ceil(log_c N). In all at most about ``N/(c-1) + k * ceil(log_c N)`` calls (N=20,
 31), each showing up to c + 1 passages, all sequential. The top ``k`` come first, best
 first; the other documents follow in input order.
 
-``k`` defaults to the caller's ``top_n`` (10 without one). Score: none of its own (the
-order is the output), so the rank-derived score of the contract.
+``k`` defaults to the caller's ``top_n`` (10 without one). ``num_permutations=m`` shows
+each comparison's passages in m orders (``consistency.py``), concurrently, and takes the
+passage chosen most often (Borda over one-choice answers), ties to the earlier order: m
+times the calls, the same sequential depth. Score: none of its own (the order is the
+output), so the rank-derived score of the contract.
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ from typing import Any
 from pydantic import Field
 
 from ..llm import Completion
-from ..options import LLMOptions
+from ..options import PermutationOptions
 from ..parsing import parse_passage_choice
-from ..reranker import LLMReranker, RankingContext, Scored
+from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from .consistency import permutations
 from .heap import heap_top_k
 from .pairwise import ANSWER_TOKENS, top_k
 
 LETTERS = string.ascii_uppercase
 
 
-class SetwiseOptions(LLMOptions):
+class SetwiseOptions(PermutationOptions):
     """Options of ``SetwiseReranker``."""
 
     num_children: int = Field(3, ge=2, le=len(LETTERS) - 1,
@@ -65,19 +69,32 @@ class SetwiseReranker(LLMReranker):
         return [Scored(index) for index in order]
 
     async def _pick_best(self, ctx: RankingContext, candidates: list[int]) -> int:
-        """Position of the most relevant candidate; without a usable answer, of the one that
-        came first in the input."""
-        labels = LETTERS[: len(candidates)]
+        """Position of the most relevant candidate: the one most of the ``num_permutations``
+        orders chose (ties to the earlier order; order 0 is the plain one); without a usable
+        answer, the one that came first in the input."""
+        o = self.options
+        orders = permutations(candidates, o.num_permutations, o.seed)
+        choices = await gather_in_order(
+            self._choose(ctx, shown, sample) for sample, shown in enumerate(orders))
+        picks = [shown[choice] for shown, choice in zip(orders, choices, strict=True)
+                 if choice is not None]
+        if not picks:
+            return candidates.index(min(candidates))
+        return candidates.index(max(picks, key=lambda pick: (picks.count(pick),
+                                                             -picks.index(pick))))
+
+    async def _choose(self, ctx: RankingContext, shown: list[int], sample: int) -> int | None:
+        """Position in ``shown`` of the passage the LLM names, or ``None`` without one."""
+        labels = LETTERS[: len(shown)]
 
         def variables(max_words: int | None) -> dict[str, Any]:
             passages = [
                 {"id": label, "text": self.passage(ctx, index, max_words)}
-                for label, index in zip(labels, candidates, strict=True)
+                for label, index in zip(labels, shown, strict=True)
             ]
             return {"passages": passages}
 
         def parse(completion: Completion) -> int | None:
             return parse_passage_choice(completion.text, labels)
 
-        choice = await self.ask(ctx, variables, parse, answer_tokens=ANSWER_TOKENS)
-        return candidates.index(min(candidates)) if choice is None else choice
+        return await self.ask(ctx, variables, parse, sample=sample, answer_tokens=ANSWER_TOKENS)
