@@ -68,6 +68,7 @@ from ..reranker import (
     run_sync,
     validate_inputs,
 )
+from .pointwise import logprob_params
 
 TOKENS_PER_VERDICT = 8
 TOKENS_PER_REASON = 48
@@ -161,13 +162,8 @@ class CriteriaReranker(LLMReranker):
         return (score + 1.0) / 2.0
 
     def extra_params(self) -> dict[str, Any]:
-        """The logprob request of each call (see ``PointwiseReranker.extra_params``)."""
-        params: dict[str, Any] = {}
-        if self.options.use_logprobs is not False:
-            params.update(logprobs=True, top_logprobs=self.options.top_logprobs)
-        if self.options.use_logprobs == "auto":
-            params["drop_params"] = True
-        return params
+        """The logprob request of each call."""
+        return logprob_params(self.options.use_logprobs, self.options.top_logprobs)
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         if not self.criteria(ctx):  # criteria=None: the whole query is the one criterion

@@ -79,6 +79,21 @@ class Judgement:
     probabilities: dict[str, float] | None
 
 
+def logprob_params(use_logprobs: bool | Literal["auto"], top_logprobs: int) -> dict[str, Any]:
+    """The LiteLLM parameters that ask for the answer's logprobs (``"auto"``: dropped where the
+    provider does not support them).
+
+    >>> logprob_params("auto", 5)
+    {'logprobs': True, 'top_logprobs': 5, 'drop_params': True}
+    """
+    params: dict[str, Any] = {}
+    if use_logprobs is not False:
+        params.update(logprobs=True, top_logprobs=top_logprobs)
+    if use_logprobs == "auto":
+        params["drop_params"] = True
+    return params
+
+
 class PointwiseOptions(LLMOptions):
     """Options of ``PointwiseReranker``."""
 
@@ -127,12 +142,7 @@ class PointwiseReranker(LLMReranker):
 
     def extra_params(self) -> dict[str, Any]:
         """Extra LiteLLM parameters of each call: the logprob request."""
-        params: dict[str, Any] = {}
-        if self.options.use_logprobs is not False:
-            params.update(logprobs=True, top_logprobs=self.options.top_logprobs)
-        if self.options.use_logprobs == "auto":
-            params["drop_params"] = True
-        return params
+        return logprob_params(self.options.use_logprobs, self.options.top_logprobs)
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         if len(ctx.documents) == 1:
