@@ -34,6 +34,7 @@ from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
 from .models import Document, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
+from .workers import arank_batch_in_workers, check_workers
 
 T = TypeVar("T")
 DocumentInput = str | Document | dict[str, Any]
@@ -286,6 +287,7 @@ class Reranker(ABC):
         max_concurrent_queries: int = ...,
         on_result: Callable[[int, RankedResults], None] | None = ...,
         *, return_exceptions: Literal[False] = ..., budget: Budget | None = ...,
+        workers: int = ...,
     ) -> list[RankedResults]: ...
     @overload
     async def arank_batch(
@@ -293,6 +295,7 @@ class Reranker(ABC):
         max_concurrent_queries: int = ...,
         on_result: Callable[[int, RankedResults], None] | None = ...,
         *, return_exceptions: Literal[True], budget: Budget | None = ...,
+        workers: int = ...,
     ) -> list[RankedResults | Exception]: ...
     async def arank_batch(
         self,
@@ -303,6 +306,7 @@ class Reranker(ABC):
         *,
         return_exceptions: bool = False,
         budget: Budget | None = None,
+        workers: int = 1,
     ) -> list[RankedResults] | list[RankedResults | Exception]:
         """Rank many ``(query, documents)`` (or ``(query, documents, instructions)``) items
         concurrently, results in input order.
@@ -311,12 +315,18 @@ class Reranker(ABC):
         exception propagates; with ``return_exceptions=True`` every query runs and its
         exception takes its place in the list. ``budget`` (a ``Budget``) is shared by the
         whole batch. ``on_result(position, results)`` is called as each query finishes.
+        ``workers=N`` spreads the queries over N processes (``llm_rerank.workers``: limits
+        and a batch budget are split among them, errors behave the same).
         """
         if isinstance(max_concurrent_queries, bool) or not isinstance(
                 max_concurrent_queries, int) or max_concurrent_queries < 1:
             raise InvalidInput(
                 f"max_concurrent_queries must be an int >= 1, got {max_concurrent_queries!r}")
         items = [_batch_item(position, item) for position, item in enumerate(batch)]
+        if check_workers(workers) > 1 and len(items) > 1:
+            return await arank_batch_in_workers(
+                self, items, top_n, max_concurrent_queries, on_result,
+                return_exceptions=return_exceptions, budget=budget, workers=workers)
         gate = asyncio.Semaphore(max_concurrent_queries)
 
         async def one(position: int, item: tuple[str, Sequence[DocumentInput], str | None]
@@ -344,11 +354,12 @@ class Reranker(ABC):
         *,
         return_exceptions: bool = False,
         budget: Budget | None = None,
+        workers: int = 1,
     ) -> list[Any]:
         """Sync ``arank_batch``."""
         return run_sync(self.arank_batch(batch, top_n, max_concurrent_queries,
                                          return_exceptions=return_exceptions,  # type: ignore[call-overload]
-                                         budget=budget))
+                                         budget=budget, workers=workers))
 
 
 def _batch_item(position: int, item: object) -> tuple[str, Sequence[DocumentInput], str | None]:
