@@ -69,7 +69,6 @@ def child(args: argparse.Namespace) -> None:
         reranker: Any = PointwiseReranker("openai/judge", max_concurrency=16, **common)
         batch = [(r.query, r.documents) for r in requests]
         batch = [(q, docs[:50]) for q, docs in batch][: max(1, args.calls // 50)]
-        asyncio.run(reranker.arank_batch(batch[:1]))  # warm up: connections, lazy imports
     elif args.child == "pointwise":
         reranker = PointwiseReranker("openai/judge", max_concurrency=CONCURRENCY, **common)
         batch = [(r.query, r.documents) for r in requests]
@@ -77,6 +76,10 @@ def child(args: argparse.Namespace) -> None:
         reranker = ListwiseReranker("openai/judge", max_concurrency=CONCURRENCY,
                                     window_size=20, step=10, **common)
         batch = [(r.query, r.documents) for r in requests]
+
+    # warm up (LiteLLM's lazy imports at the first call, connections); cache off, so the
+    # batch still makes every call
+    asyncio.run(reranker.arank(requests[-1].query, requests[-1].documents[:20]))
 
     async def run() -> list[Any]:
         return await reranker.arank_batch(batch, max_concurrent_queries=len(batch),

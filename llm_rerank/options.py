@@ -22,7 +22,7 @@ import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidInput
 from .models import OnBudget, OnError
@@ -92,3 +92,17 @@ class LLMOptions(RerankerOptions):
     parse_retries: int = Field(1, ge=0, le=5, description="re-asks after an unusable answer")
     instructions: str | None = Field(None, description="extra judging instructions, rendered "
                                                        "in their own section of every prompt")
+    price: tuple[float, float] | None = Field(
+        None, description="(input, output) US dollars per token, for a model LiteLLM does not "
+                          "price (registered with register_price)")
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: object) -> object:
+        if isinstance(value, list):  # JSON (-O price=[...]) has no tuples
+            value = tuple(value)
+        if isinstance(value, tuple) and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                for v in value):
+            raise ValueError("both prices must be numbers >= 0 (US dollars per token)")
+        return tuple(float(v) for v in value) if isinstance(value, tuple) else value

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from .budget import Budget
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
-from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
+from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
 from .models import Document, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
@@ -390,6 +390,8 @@ class LLMReranker(Reranker):
         self.options = self.Options.parse(type(self).__name__, options)
         o = self.options
         self.template = PromptTemplate.load(o.template or self.default_template)
+        if o.price is not None:
+            register_price(model, *o.price)
         try:
             self.llm = LLMClient(
                 model, api_base=o.api_base, api_key=o.api_key, timeout=o.timeout,

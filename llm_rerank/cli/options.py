@@ -14,6 +14,25 @@ from typing import Any
 
 from ..errors import InvalidInput
 
+
+def price_pair(text: str) -> tuple[float, float]:
+    """``"1.5e-7,6e-7"`` -> ``(1.5e-07, 6e-07)`` (the ``--price`` flag).
+
+    >>> price_pair("1.5e-7, 6e-7")
+    (1.5e-07, 6e-07)
+    """
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        first, second = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected INPUT,OUTPUT US dollars per token, e.g. 1.5e-7,6e-7; got {text!r}"
+        ) from None
+    return first, second
+
+
 # LLM options with a flag of their own: option -> (type, help)
 LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "timeout": (float, "seconds one call attempt may take (default 60)"),
@@ -27,7 +46,10 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "on_error": (str, "a call that failed for good: 'raise' (default) or 'keep_order'"),
     "instructions": (str, "judging instructions added to every prompt (a JSONL row's "
                           "'instructions' field overrides them for its query)"),
+    "price": (price_pair, "INPUT,OUTPUT: US dollars per prompt and per "
+              "completion token, for a model LiteLLM does not price (e.g. 1.5e-7,6e-7)"),
 }
+
 
 # reranker option -> the flag(s) that set it; ``-O`` refuses these keys
 DEDICATED_FLAGS: dict[str, str] = {
