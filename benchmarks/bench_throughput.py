@@ -23,6 +23,8 @@ import argparse
 import json
 import math
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,7 +67,7 @@ def child(args: argparse.Namespace) -> None:
     requests, _ = load_trec_dl19(data_dir(args.data))
     requests = requests[: args.queries] if args.queries else requests
     common = {"api_base": args.url, "api_key": "x", "cache": False}
-    if args.child == "per-call":
+    if args.child in ("per-call", "instructions"):
         reranker: Any = PointwiseReranker("openai/judge", max_concurrency=16, **common)
         batch = [(r.query, r.documents) for r in requests]
         batch = [(q, docs[:50]) for q, docs in batch][: max(1, args.calls // 50)]
@@ -82,8 +84,16 @@ def child(args: argparse.Namespace) -> None:
     asyncio.run(reranker.arank(requests[-1].query, requests[-1].documents[:20]))
 
     async def run() -> list[Any]:
-        return await reranker.arank_batch(batch, max_concurrent_queries=len(batch),
-                                          workers=args.workers)
+        if args.child == "instructions":  # count instructions over the batch only
+            subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True,
+                           capture_output=True)
+        try:
+            return await reranker.arank_batch(batch, max_concurrent_queries=len(batch),
+                                              workers=args.workers)
+        finally:
+            if args.child == "instructions":
+                subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())],
+                               check=True, capture_output=True)
 
     before = os.times()
     wall = time.perf_counter()
@@ -114,6 +124,39 @@ def measure(kind: str, setting: str, url: str, data: str | None, *, workers: int
 
 
 # --- the three parts -----------------------------------------------------------------------
+
+def instructions(url: str, data: str | None, calls: int) -> str:
+    """Instructions per call under callgrind (deterministic, whatever the machine's load):
+    main's defaults and this branch's settings, run side by side."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        return "**Instructions per call**: skipped (valgrind is not installed).\n"
+    names = [next(iter(SETTINGS)), list(SETTINGS)[-1]]
+    env = {k: v for k, v in os.environ.items() if k != HANDLER}
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
+        running = []
+        for n, name in enumerate(names):
+            command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                       f"--callgrind-out-file={folder}/out.{n}", sys.executable, str(HERE),
+                       "--child", "instructions", "--setting", name, "--url", url,
+                       "--calls", str(calls), *(["--data", data] if data else [])]
+            running.append(subprocess.Popen(command, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True, env=env))
+        counts = []
+        for process in running:
+            out, err = process.communicate(timeout=1200)
+            collected = re.search(r"Collected : ([\d,]+)", err)
+            if process.returncode != 0 or collected is None:
+                raise RuntimeError(f"callgrind run failed:\n{err[-3000:]}")
+            made = json.loads(out.strip().splitlines()[-1])["calls"]
+            counts.append(int(collected.group(1).replace(",", "")) / made)
+    rows = [[name, f"{count / 1e6:.1f}", f"{count / counts[0]:.2f}x"]
+            for name, count in zip(names, counts, strict=True)]
+    ratio = counts[1] / counts[0]
+    return (f"**Instructions per call** (callgrind, counting only the batch of {calls} "
+            "pointwise calls, 16 in flight, after the warm-up; exact whatever the load):\n\n"
+            + markdown_table(["setting", "million instructions per call", "ratio"], rows)
+            + f"\n\n{'PASS' if ratio <= 0.5 else 'FAIL'}: {ratio:.2f}x (target at most 0.5x).\n")
+
 
 def per_call(url: str, data: str | None, rounds: int, calls: int) -> str:
     names = list(SETTINGS)
@@ -209,6 +252,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="per-call rounds (default 3)")
     parser.add_argument("--calls", type=int, default=600, help="calls per per-call run")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--instruction-calls", type=int, default=100,
+                        help="calls counted under callgrind (0: skip; default 100)")
     parser.add_argument("--queries", type=int, default=0,
                         help="only the first N queries in the batches (a quick check)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -229,6 +274,8 @@ def main() -> None:
     started = time.perf_counter()
     with judge_server(requests, qrels) as judge:
         part1 = per_call(judge.url, args.data, args.rounds, args.calls)
+        if args.instruction_calls:
+            part1 += "\n" + instructions(judge.url, args.data, args.instruction_calls)
         part3 = imports(judge.url, folder)
     with judge_server(requests, qrels, latency_ms=args.latency_ms) as judge:
         part2 = batches(judge.url, args.data, args.latency_ms / 1000, queries)

@@ -99,7 +99,7 @@ class LLMOptions(RerankerOptions):
     @field_validator("price", mode="before")
     @classmethod
     def _price(cls, value: object) -> object:
-        if isinstance(value, list):  # JSON (-O price=[...]) has no tuples
+        if isinstance(value, list):  # a list is a pair too
             value = tuple(value)
         if isinstance(value, tuple) and not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0

@@ -1,6 +1,6 @@
 """Spread a batch over worker processes, so the client's CPU is not the bound.
 
-Each LLM call costs the client about a millisecond of CPU (mostly inside LiteLLM), so one
+Each LLM call costs the client a few milliseconds of CPU (mostly inside LiteLLM), so one
 process on one core cannot keep hundreds of fast calls in flight. ``arank_batch(...,
 workers=N)`` forks N processes after LiteLLM is imported (they skip its import), gives
 worker ``w`` the queries at positions ``w, w + N, w + 2N, ...``, and each runs
@@ -15,7 +15,8 @@ share of the budget runs out stops, even when another worker has some left.
 
 Errors are those of one process: a failing query raises its exception in the parent and
 the other workers are stopped at once; with ``return_exceptions=True`` each failed query's
-exception takes its place in the list. Needs the ``fork`` start method (Linux, macOS).
+exception takes its place in the list (the provider's error that an ``LLMCallError`` wraps,
+its ``__cause__``, stays in the worker). Needs the ``fork`` start method (Linux, macOS).
 
 >>> split(10, 3), split(2, 4)
 ([4, 3, 3], [1, 1, 1, 1])
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from .budget import Budget
 from .errors import InvalidInput, RerankError
+from .llm import import_litellm
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -145,6 +147,8 @@ async def arank_batch_in_workers(
     with ThreadPoolExecutor(max_workers=workers + 1,
                             thread_name_prefix="llm-rerank-workers") as pool:
         try:
+            if getattr(reranker, "llm", None) is not None:  # import once, before forking
+                await loop.run_in_executor(pool, import_litellm)
             for w in range(workers):
                 positions = list(range(w, len(items), workers))
                 receive, send = context.Pipe(duplex=False)
