@@ -51,6 +51,7 @@ _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]*_(?:API_KEY|TOKEN|KEY)\b")
 _SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_KEY)$")
 MAX_WAIT_S = 20.0  # the longest backoff between two attempts (a Retry-After is capped too)
 Failure = Literal["transient", "permanent", "bug"]
+HTTP_HANDLER = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"  # LiteLLM's switch, see import_litellm
 
 
 def import_litellm() -> Any:
@@ -63,7 +64,7 @@ def import_litellm() -> Any:
     ``Retry-After``, usage, logprobs and cost (pinned in tests/test_throughput.py).
     """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
+    os.environ.setdefault(HTTP_HANDLER, "true")
     import litellm
 
     litellm.suppress_debug_info = True
@@ -266,6 +267,24 @@ def window_key(model: str) -> str:
     return f"context-window:{model}:litellm-{stamp}"
 
 
+def missing_credentials(model: str, api_key: str | None, api_base: str | None) -> list[str]:
+    """The environment variables that a call without ``api_key`` needs and lacks, for the
+    models that LiteLLM's OpenAI HTTP handler serves (see ``import_litellm``): that handler
+    sends such a call without a key, where the OpenAI SDK refused it at once, so the client
+    refuses it first, naming the variable, as before.
+    """
+    litellm = import_litellm()
+    if api_key or litellm.api_key or litellm.openai_key or \
+            os.environ.get(HTTP_HANDLER, "").lower() != "true":
+        return []
+    try:
+        provider = litellm.get_llm_provider(model, api_base=api_base)[1]
+        found = litellm.validate_environment(model=model, api_base=api_base)
+    except Exception:
+        return []
+    return list(found.get("missing_keys") or []) if provider == "openai" else []
+
+
 def count_tokens(model: str, messages: Messages) -> int:
     """Prompt tokens of ``messages`` by the model's tokenizer (LiteLLM's counter)."""
     return int(import_litellm().token_counter(model=model, messages=messages))
@@ -320,6 +339,7 @@ class LLMClient:
             asyncio.AbstractEventLoop, asyncio.Semaphore
         ] = weakref.WeakKeyDictionary()
         self._window: tuple[int | None] | None = None
+        self._has_key = False  # set once missing_credentials() found nothing missing
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -474,6 +494,12 @@ class LLMClient:
                          timeout: float) -> Completion:
         litellm = import_litellm()
         ensure_provider(self.model)
+        if not self._has_key:
+            if missing := missing_credentials(self.model, self.api_key, self.api_base):
+                raise litellm.AuthenticationError(
+                    message=f"missing credentials: {', '.join(missing)} not set",
+                    llm_provider="openai", model=self.model)
+            self._has_key = True
         response = await litellm.acompletion(
             model=self.model, messages=messages, api_key=self.api_key, timeout=timeout,
             max_retries=0, num_retries=0, **call_params,

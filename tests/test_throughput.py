@@ -109,6 +109,19 @@ async def test_errors_and_retry_after_come_through_the_handler() -> None:
     assert refused.value.attempts == 1
 
 
+def test_a_missing_key_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler would send a call without a key; the OpenAI SDK refused it at once."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    requests, qrels = dataset(1, 2)
+    with JudgeServer(requests, qrels) as server:
+        reranker = PointwiseReranker("openai/judge", api_base=server.url, cache=False)
+        with pytest.raises(LLMCallError) as refused:
+            reranker.rank(requests[0].query, requests[0].documents)
+        assert server.stats().requests == 0
+    assert not refused.value.transient and refused.value.attempts == 1
+    assert str(refused.value).count("OPENAI_API_KEY") == 2  # the error and the hint
+
+
 # --- prices and the context window -------------------------------------------------------
 
 def test_a_registered_price_is_counted_and_checked() -> None:
