@@ -59,8 +59,8 @@ def import_litellm() -> Any:
 
     The only import of LiteLLM in the package: every module reaches it through this. OpenAI
     and OpenAI-compatible calls go through LiteLLM's own HTTP handler
-    (``EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER``, unless the environment sets it): about a
-    third less client CPU per call than its OpenAI SDK path, with the same errors,
+    (``EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER``, unless the environment sets it): about
+    15% fewer client instructions per call than its OpenAI SDK path, with the same errors,
     ``Retry-After``, usage, logprobs and cost (pinned in tests/test_throughput.py).
     """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
