@@ -271,7 +271,8 @@ def missing_credentials(model: str, api_key: str | None, api_base: str | None) -
     """The environment variables that a call without ``api_key`` needs and lacks, for the
     models that LiteLLM's OpenAI HTTP handler serves (see ``import_litellm``): that handler
     sends such a call without a key, where the OpenAI SDK refused it at once, so the client
-    refuses it first, naming the variable, as before.
+    refuses it first, naming the variable, as before (LiteLLM's ``mock_response`` calls,
+    which never reach a provider, are not checked).
     """
     litellm = import_litellm()
     if api_key or litellm.api_key or litellm.openai_key or \
@@ -494,7 +495,7 @@ class LLMClient:
                          timeout: float) -> Completion:
         litellm = import_litellm()
         ensure_provider(self.model)
-        if not self._has_key:
+        if not self._has_key and call_params.get("mock_response") is None:
             if missing := missing_credentials(self.model, self.api_key, self.api_base):
                 raise litellm.AuthenticationError(
                     message=f"missing credentials: {', '.join(missing)} not set",

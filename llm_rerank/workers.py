@@ -25,6 +25,7 @@ its ``__cause__``, stays in the worker). Needs the ``fork`` start method (Linux,
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import pickle
 from collections.abc import Callable, Sequence
@@ -149,6 +150,9 @@ async def arank_batch_in_workers(
         try:
             if getattr(reranker, "llm", None) is not None:  # import once, before forking
                 await loop.run_in_executor(pool, import_litellm)
+            # What exists now is shared with the children copy-on-write: frozen, their garbage
+            # collector never writes to it (which would copy every page it visits).
+            gc.freeze()
             for w in range(workers):
                 positions = list(range(w, len(items), workers))
                 receive, send = context.Pipe(duplex=False)
@@ -161,9 +165,11 @@ async def arank_batch_in_workers(
                 await loop.run_in_executor(pool, process.start)
                 send.close()
                 processes.append(process)
+            gc.unfreeze()
             await _gather_first_failure([_read(receive, pool, results, on_result, budget)
                                          for receive in receivers])
         finally:
+            gc.unfreeze()
             for child in processes:
                 if child.is_alive():
                     child.kill()  # a failed or cancelled batch: no call starts after it
