@@ -85,14 +85,27 @@ def cache_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]
 class ResponseCache:
     """A process-safe on-disk cache of LLM answers (a thin layer over ``diskcache.Cache``).
 
-    A damaged cache raises ``RerankError`` naming its directory and the fix.
+    A damaged cache raises ``RerankError`` naming its directory and the fix. A forked
+    process (``workers=N``) opens its own connection to the same directory.
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self._open()
+
+    def _open(self) -> None:
         import diskcache
 
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self._store = self._guard(lambda: diskcache.Cache(str(self.directory)))
+        self._pid = os.getpid()
+        self._opened = self._guard(lambda: diskcache.Cache(str(self.directory)))
+
+    @property
+    def _store(self) -> Any:
+        """The diskcache store, reopened in a forked child (SQLite connections must not be
+        shared across a fork)."""
+        if self._pid != os.getpid():
+            self._open()
+        return self._opened
 
     def _guard(self, operation: Callable[[], T]) -> T:
         try:

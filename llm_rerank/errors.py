@@ -7,7 +7,7 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import RankedResults
@@ -41,6 +41,9 @@ class LLMCallError(RerankError):
         self.transient = transient
         self.status_code = status_code
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, for worker processes
+        return _rebuild, (type(self), self.args, self.__dict__)
+
 
 class BudgetExceeded(RerankError):
     """A query (or batch) that reached its ``max_calls``, ``max_tokens`` or ``max_cost_usd``
@@ -50,3 +53,14 @@ class BudgetExceeded(RerankError):
     def __init__(self, message: str, *, results: RankedResults | None = None) -> None:
         super().__init__(message)
         self.results = results
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[RerankError], args: tuple[Any, ...],
+             state: dict[str, Any]) -> RerankError:
+    error = RerankError.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error

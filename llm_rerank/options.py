@@ -102,6 +102,21 @@ class LLMOptions(RerankerOptions):
     def _criteria(cls, value: object) -> CriteriaSpec:
         return coerce_criteria(value)
 
+    price: tuple[float, float] | None = Field(
+        None, description="(input, output) US dollars per token, for a model LiteLLM does not "
+                          "price (registered with register_price)")
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: object) -> object:
+        if isinstance(value, list):  # a list is a pair too
+            value = tuple(value)
+        if isinstance(value, tuple) and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                for v in value):
+            raise ValueError("both prices must be numbers >= 0 (US dollars per token)")
+        return tuple(float(v) for v in value) if isinstance(value, tuple) else value
+
 
 class PermutationOptions(LLMOptions):
     """Options of the strategies with permutation self-consistency (listwise, setwise)."""

@@ -33,10 +33,11 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 from .budget import Budget
 from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria, parse_decomposition
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
-from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
+from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
 from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
+from .workers import arank_batch_in_workers, check_workers
 
 T = TypeVar("T")
 DocumentInput = str | Document | dict[str, Any] | PageLike | NodeLike
@@ -332,6 +333,7 @@ class Reranker(ABC):
         max_concurrent_queries: int = ...,
         on_result: Callable[[int, RankedResults], None] | None = ...,
         *, return_exceptions: Literal[False] = ..., budget: Budget | None = ...,
+        workers: int = ...,
     ) -> list[RankedResults]: ...
     @overload
     async def arank_batch(
@@ -339,6 +341,7 @@ class Reranker(ABC):
         max_concurrent_queries: int = ...,
         on_result: Callable[[int, RankedResults], None] | None = ...,
         *, return_exceptions: Literal[True], budget: Budget | None = ...,
+        workers: int = ...,
     ) -> list[RankedResults | Exception]: ...
     async def arank_batch(
         self,
@@ -349,6 +352,7 @@ class Reranker(ABC):
         *,
         return_exceptions: bool = False,
         budget: Budget | None = None,
+        workers: int = 1,
     ) -> list[RankedResults] | list[RankedResults | Exception]:
         """Rank many ``(query, documents)`` (or ``(query, documents, instructions)``, or
         ``(query, documents, instructions, criteria)``) items concurrently, results in input
@@ -358,12 +362,18 @@ class Reranker(ABC):
         exception propagates; with ``return_exceptions=True`` every query runs and its
         exception takes its place in the list. ``budget`` (a ``Budget``) is shared by the
         whole batch. ``on_result(position, results)`` is called as each query finishes.
+        ``workers=N`` spreads the queries over N processes (``llm_rerank.workers``: limits
+        and a batch budget are split among them, errors behave the same).
         """
         if isinstance(max_concurrent_queries, bool) or not isinstance(
                 max_concurrent_queries, int) or max_concurrent_queries < 1:
             raise InvalidInput(
                 f"max_concurrent_queries must be an int >= 1, got {max_concurrent_queries!r}")
         items = [_batch_item(position, item) for position, item in enumerate(batch)]
+        if check_workers(workers) > 1 and len(items) > 1:
+            return await arank_batch_in_workers(
+                self, items, top_n, max_concurrent_queries, on_result,
+                return_exceptions=return_exceptions, budget=budget, workers=workers)
         gate = asyncio.Semaphore(max_concurrent_queries)
 
         async def one(position: int, item: tuple[str, Sequence[DocumentInput], str | None, Any]
@@ -391,11 +401,12 @@ class Reranker(ABC):
         *,
         return_exceptions: bool = False,
         budget: Budget | None = None,
+        workers: int = 1,
     ) -> list[Any]:
         """Sync ``arank_batch``."""
         return run_sync(self.arank_batch(batch, top_n, max_concurrent_queries,
                                          return_exceptions=return_exceptions,  # type: ignore[call-overload]
-                                         budget=budget))
+                                         budget=budget, workers=workers))
 
 
 def _batch_item(position: int, item: object
@@ -430,6 +441,8 @@ class LLMReranker(Reranker):
         self.options = self.Options.parse(type(self).__name__, options)
         o = self.options
         self.template = PromptTemplate.load(o.template or self.default_template)
+        if o.price is not None:
+            register_price(model, *o.price)
         try:
             self.llm = LLMClient(
                 model, api_base=o.api_base, api_key=o.api_key, timeout=o.timeout,

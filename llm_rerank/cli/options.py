@@ -37,6 +37,24 @@ def criteria_flag(value: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def price_pair(text: str) -> tuple[float, float]:
+    """``"1.5e-7,6e-7"`` -> ``(1.5e-07, 6e-07)`` (the ``--price`` flag).
+
+    >>> price_pair("1.5e-7, 6e-7")
+    (1.5e-07, 6e-07)
+    """
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        first, second = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected INPUT,OUTPUT US dollars per token, e.g. 1.5e-7,6e-7; got {text!r}"
+        ) from None
+    return first, second
+
+
 # LLM options with a flag of their own: option -> (type, help)
 LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "timeout": (float, "seconds one call attempt may take (default 60)"),
@@ -53,7 +71,10 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "criteria": (criteria_flag, "the query's parts: 'auto' (the LLM splits each query) or a "
                                 "JSON list of strings or {text, weight, required} (a JSONL "
                                 "row's 'criteria' field overrides them for its query)"),
+    "price": (price_pair, "INPUT,OUTPUT: US dollars per prompt and per "
+              "completion token, for a model LiteLLM does not price (e.g. 1.5e-7,6e-7)"),
 }
+
 
 # reranker option -> the flag(s) that set it; ``-O`` refuses these keys
 DEDICATED_FLAGS: dict[str, str] = {

@@ -38,6 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tag", default=None, help="run tag in TREC output (default: strategy)")
     parser.add_argument("--concurrent-queries", type=int, default=8,
                         help="queries ranked at the same time (default 8)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the queries, the calls in flight and the "
+                             "cache: more than 1 when the client's CPU is the bound (default 1)")
     parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.set_defaults(func=run)
 
@@ -49,6 +52,8 @@ def check_flags(args: argparse.Namespace) -> None:
 
     if args.concurrent_queries < 1:
         raise InvalidInput(f"--concurrent-queries must be >= 1, got {args.concurrent_queries}")
+    if args.workers < 1:
+        raise InvalidInput(f"--workers must be >= 1, got {args.workers}")
     if args.top_n is not None and args.top_n < 1:
         raise InvalidInput(f"--top-n must be >= 1, got {args.top_n}")
     if args.tag is not None and (problem := trec_id_problem(args.tag)):
@@ -133,6 +138,6 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
 
     await reranker.arank_batch([(r.query, r.documents, r.instructions, r.criteria)
                                 for r in requests], args.top_n,
-                               args.concurrent_queries, on_result=record)
+                               args.concurrent_queries, on_result=record, workers=args.workers)
     progress.close(outcome.summary("reranked"))
     return outcome
