@@ -70,7 +70,7 @@ def cases(judge: str, broken: str) -> list[Case]:
     good = jsonl(ROWS)
     llm = ["-m", "openai/judge", "--api-base", judge, "--api-key", "k", "--no-cache"]
     bad_llm = ["-m", "openai/judge", "--api-base", broken, "--api-key", "k", "--no-cache",
-               "-O", "max_retries=0"]
+               "--max-retries", "0"]
     rerank = ["rerank", *llm, "-i", "in.jsonl"]
     inp = {"in.jsonl": good}
     template = b"{% block user %}{{ query }} {{ 1 // 0 }}{% endblock %}"
@@ -137,11 +137,11 @@ def cases(judge: str, broken: str) -> list[Case]:
              expect=2),
         Case("LLM fails (on_error=raise)", ["rerank", *bad_llm, "-i", "in.jsonl", "-o",
                                             "out.jsonl"], inp, guard="out.jsonl", expect=3),
-        Case("LLM fails, -O on_error=keep_order", ["rerank", *bad_llm, "-O",
-                                                   "on_error=keep_order", "-i", "in.jsonl",
-                                                   "--format", "trec", "-o", "o.trec"],
+        Case("LLM fails, --on-error keep_order", ["rerank", *bad_llm, "--on-error",
+                                                  "keep_order", "-i", "in.jsonl",
+                                                  "--format", "trec", "-o", "o.trec"],
              inp, expect=0),
-        Case("... same with --strict", ["rerank", *bad_llm, "-O", "on_error=keep_order", "-i",
+        Case("... same with --strict", ["rerank", *bad_llm, "--on-error", "keep_order", "-i",
                                         "in.jsonl", "-o", "o.jsonl", "--strict"], inp, expect=1),
         Case("eval: invalid UTF-8 run", ["eval", "--run", "run.trec", "--qrels", "qrels.txt"],
              {"run.trec": b"q1 Q0 a 1 2 t\nq1 Q0 \xff 2 1 t\n", "qrels.txt": QRELS.encode()},
