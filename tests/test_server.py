@@ -191,13 +191,11 @@ async def test_requests_run_concurrently_on_the_async_core() -> None:
         app = create_app({"fast": ListwiseReranker(llm.model, cache=False, max_concurrency=64)})
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://serve") as http:
-            started = time.perf_counter()
             answers = await asyncio.gather(*[
                 http.post("/v2/rerank", json={"query": f"q{i}", "documents": DOCS})
                 for i in range(20)])
-            elapsed = time.perf_counter() - started
     assert [a.status_code for a in answers] == [200] * 20
-    assert llm.peak_in_flight == 20 and elapsed < 3.0  # 20 x 0.3 s one after another: 6 s
+    assert llm.peak_in_flight == 20  # every request's call in flight at once (no timing asserted)
 
 
 # ---- every error code ---------------------------------------------------------------------
