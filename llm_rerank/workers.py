@@ -136,6 +136,8 @@ async def arank_batch_in_workers(
     budget: Budget | None, workers: int,
 ) -> list[RankedResults | Exception]:
     """``arank_batch`` over ``workers`` forked processes (see the module docstring)."""
+    from .reranker import gather_in_order  # reranker imports this module
+
     workers = min(workers, len(items))
     concurrency = split(getattr(getattr(reranker, "llm", None), "max_concurrency", 1) or 1,
                         workers)
@@ -167,8 +169,8 @@ async def arank_batch_in_workers(
                 send.close()
                 processes.append(process)
             gc.unfreeze()
-            await _gather_first_failure([_read(receive, pool, results, on_result, budget)
-                                         for receive in receivers])
+            await gather_in_order(_read(receive, pool, results, on_result, budget)
+                                  for receive in receivers)
         finally:
             gc.unfreeze()
             for child in processes:
@@ -205,12 +207,3 @@ async def _read(conn: Connection, pool: ThreadPoolExecutor, results: list[Any],
         results[position] = value
         if on_result is not None and not isinstance(value, BaseException):
             on_result(position, value)
-
-
-async def _gather_first_failure(readers: list[Any]) -> None:
-    tasks = [asyncio.ensure_future(reader) for reader in readers]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
