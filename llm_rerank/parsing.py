@@ -163,16 +163,6 @@ def parse_permutation(text: str, size: int) -> list[int]:
     return _ids([answer], size) if answer.isdecimal() else []
 
 
-def complete_permutation(ranked: list[int], size: int) -> list[int]:
-    """``ranked`` followed by the missing indices in their original order.
-
-    >>> complete_permutation([2], 4)
-    [2, 0, 1, 3]
-    """
-    named = set(ranked)
-    return ranked + [i for i in range(size) if i not in named]
-
-
 # --- passage choice (pairwise, setwise) ------------------------------------------------
 
 _CLAUSE_END = re.compile(r"[.!?;,\n]")

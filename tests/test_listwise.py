@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_rerank import InvalidInput, ListwiseReranker, LLMCallError, get_reranker
-from llm_rerank.parsing import complete_permutation, parse_permutation, strip_reasoning
+from llm_rerank.parsing import parse_permutation, strip_reasoning
 from llm_rerank.reranker import RankingContext
+from llm_rerank.strategies.consistency import aggregate
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^\[(\d+)\] doc-(\d+)", re.MULTILINE)
@@ -145,7 +146,7 @@ def test_parser_reads_chatter_think_blocks_and_unicode_digits() -> None:
 def test_parser_never_loses_or_duplicates(answer: str, size: int) -> None:
     ranked = parse_permutation(answer, size)
     assert len(set(ranked)) == len(ranked) and all(0 <= i < size for i in ranked)
-    assert sorted(complete_permutation(ranked, size)) == list(range(size))
+    assert sorted(aggregate([ranked], size)) == list(range(size))
 
 
 @given(st.integers(1, 60), st.integers(2, 25), st.data())

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from llm_rerank import ListwiseReranker, PairwiseReranker, PointwiseReranker, SetwiseReranker
 from llm_rerank.parsing import (
     MAX_ANSWER_CHARS,
-    complete_permutation,
     first_answer_token,
     label_probabilities,
     parse_label,
@@ -30,6 +29,7 @@ from llm_rerank.parsing import (
     strip_reasoning,
 )
 from llm_rerank.strategies import pointwise
+from llm_rerank.strategies.consistency import aggregate
 from llm_rerank.testing import FakeAnswer, fake_llm
 from llm_rerank.testing.hostile import (
     BOMBS,
@@ -229,7 +229,7 @@ def test_fuzz_every_parser_is_total(drawn: tuple[str, int, dict[str, float]]) ->
     assert len(stripped) <= len(answer) and stripped == stripped.strip()
     ranked = parse_permutation(answer, size)
     assert len(set(ranked)) == len(ranked) and all(0 <= i < size for i in ranked)
-    assert sorted(complete_permutation(ranked, size)) == list(range(size))
+    assert sorted(aggregate([ranked], size)) == list(range(size))
     count = min(size + 1, 25)
     choice = parse_passage_choice(answer, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:count])
     assert choice is None or 0 <= choice < count

@@ -90,7 +90,12 @@ def kemeny_refine(order: Sequence[int], wins: Sequence[Sequence[int]]) -> list[i
 
 def aggregate(rankings: Sequence[Sequence[int]], size: int) -> list[int]:
     """One ranking of ``0..size-1`` from several partial ones: Borda, then Kemeny swaps;
-    with no ranking at all, the candidates' own order."""
+    with no ranking at all, the candidates' own order. One partial ranking comes back
+    first, followed by the candidates it left out in their own order.
+
+    >>> aggregate([[2]], 4)
+    [2, 0, 1, 3]
+    """
     points = borda(rankings, size)
     order = sorted(range(size), key=lambda candidate: (-points[candidate], candidate))
     return kemeny_refine(order, preferences(rankings, size))
