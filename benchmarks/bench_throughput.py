@@ -1,8 +1,9 @@
 """Client throughput: CPU per call before and after, and large batches against their critical path.
 
 1. Client CPU per LLM call (pointwise calls, 16 in flight, judge at 0 ms latency): main's
-   LiteLLM defaults against this branch's settings (LiteLLM's own HTTP handler for OpenAI
-   calls, the judge priced with ``register_price``). Each setting runs in its own process
+   LiteLLM defaults against LiteLLM tuned (its own HTTP handler for OpenAI calls, the judge
+   priced with ``register_price``) and against ``transport="direct"`` (the judge priced, no
+   LiteLLM on the call path). Each setting runs in its own process
    (the settings apply at LiteLLM's import); settings are interleaved round by round and each
    round gives a ratio to that round's "before", so the machine's load cancels out.
 2. The 4300-call pointwise batch (43 DL19 queries x 100) at 100 ms latency, 64 calls in
@@ -39,12 +40,15 @@ HERE = Path(__file__).resolve()
 PRICE = (1.5e-07, 6e-07)  # gpt-4o-mini's, US dollars per prompt / completion token
 HANDLER = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
 SETTINGS = {
-    # name: (LiteLLM's own HTTP handler for OpenAI calls, judge priced)
-    "before (main's defaults)": (False, False),
-    "before, judge priced": (False, True),
-    "LiteLLM HTTP handler only": (True, False),
-    "after (handler + register_price)": (True, True),
+    # name: (LiteLLM's own HTTP handler for OpenAI calls, judge priced, transport)
+    "before (main's defaults)": (False, False, "litellm"),
+    "before, judge priced": (False, True, "litellm"),
+    "LiteLLM HTTP handler only": (True, False, "litellm"),
+    "LiteLLM tuned (handler + register_price)": (True, True, "litellm"),
+    "after (transport='direct', priced)": (True, True, "direct"),
 }
+BEFORE, TUNED, AFTER = "before (main's defaults)", "LiteLLM tuned (handler + register_price)", \
+    "after (transport='direct', priced)"
 CONCURRENCY = 64
 LISTWISE_SEQUENTIAL = 9
 
@@ -53,7 +57,7 @@ LISTWISE_SEQUENTIAL = 9
 
 def child(args: argparse.Namespace) -> None:
     """Run one measurement in this fresh process and print it as JSON."""
-    handler, priced = SETTINGS[args.setting]
+    handler, priced, transport = SETTINGS[args.setting]
     os.environ[HANDLER] = "true" if handler else "false"  # import_litellm() keeps this value
     import asyncio
 
@@ -66,7 +70,7 @@ def child(args: argparse.Namespace) -> None:
         register_price("openai/judge", *PRICE)
     requests, _ = load_trec_dl19(data_dir(args.data))
     requests = requests[: args.queries] if args.queries else requests
-    common = {"api_base": args.url, "api_key": "x", "cache": False}
+    common = {"api_base": args.url, "api_key": "x", "cache": False, "transport": transport}
     if args.child in ("per-call", "instructions"):
         reranker: Any = PointwiseReranker("openai/judge", max_concurrency=16, **common)
         batch = [(r.query, r.documents) for r in requests]
@@ -130,7 +134,7 @@ def instructions(url: str, data: str | None, calls: int) -> str:
     main's defaults and this branch's settings, run side by side."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         return "**Instructions per call**: skipped (valgrind is not installed).\n"
-    names = [next(iter(SETTINGS)), list(SETTINGS)[-1]]
+    names = [BEFORE, TUNED, AFTER]
     env = {k: v for k, v in os.environ.items() if k != HANDLER}
     with tempfile.TemporaryDirectory(prefix="callgrind-") as folder:
         running = []
@@ -151,7 +155,7 @@ def instructions(url: str, data: str | None, calls: int) -> str:
             counts.append(int(collected.group(1).replace(",", "")) / made)
     rows = [[name, f"{count / 1e6:.1f}", f"{count / counts[0]:.2f}x"]
             for name, count in zip(names, counts, strict=True)]
-    ratio = counts[1] / counts[0]
+    ratio = counts[-1] / counts[0]
     return (f"**Instructions per call** (callgrind, counting only the batch of {calls} "
             "pointwise calls, 16 in flight, after the warm-up; exact whatever the load):\n\n"
             + markdown_table(["setting", "million instructions per call", "ratio"], rows)
@@ -172,8 +176,9 @@ def per_call(url: str, data: str | None, rounds: int, calls: int) -> str:
             ratios[name].append(per / base)
     rows = [[name, f"{statistics.median(ms[name]):.2f}", f"{statistics.median(ratios[name]):.2f}x",
              ", ".join(f"{r:.2f}" for r in ratios[name])] for name in names]
-    after = statistics.median(ratios[names[-1]])
-    priced = statistics.median(ratios[names[-1]]) / statistics.median(ratios[names[1]])
+    after = statistics.median(ratios[AFTER])
+    priced = after / statistics.median(ratios["before, judge priced"])
+    tuned = statistics.median(ratios[TUNED])
     verdict = "PASS" if after <= 0.5 else "FAIL"
     return (f"**Client CPU per call** ({calls} pointwise calls per run, 16 in flight, judge at "
             f"0 ms; user + system CPU of the client process over the batch, after a warm-up "
@@ -181,15 +186,14 @@ def per_call(url: str, data: str | None, rounds: int, calls: int) -> str:
             + markdown_table(["setting", "ms CPU per call (median)",
                               "ratio to main's defaults (median)", "ratio per round"], rows)
             + f"\n\n{verdict}: after / before = {after:.2f}x (target at most 0.5x); after / "
-            f"before with the judge priced in both = {priced:.2f}x.\n")
+            f"before with the judge priced in both = {priced:.2f}x. Through LiteLLM, tuned: "
+            f"{tuned:.2f}x.\n")
 
 
 def batches(url: str, data: str | None, latency_s: float, queries: int) -> str:
     rows, verdicts = [], []
     for kind, target in (("pointwise", 2.0), ("listwise", 1.5)):
-        for setting, workers in (("before (main's defaults)", 1),
-                                 ("after (handler + register_price)", 1),
-                                 ("after (handler + register_price)", 2)):
+        for setting, workers in ((BEFORE, 1), (TUNED, 1), (TUNED, 2), (AFTER, 1), (AFTER, 2)):
             found = measure(kind, setting, url, data, workers=workers, queries=queries)
             sequential = 1 if kind == "pointwise" else LISTWISE_SEQUENTIAL
             rounds = max(sequential, math.ceil(found["calls"] / CONCURRENCY))
@@ -199,7 +203,7 @@ def batches(url: str, data: str | None, latency_s: float, queries: int) -> str:
                          f"{critical:.2f} ({rounds} rounds)", f"{ratio:.2f}x",
                          f"{found['cpu_s']:.2f}", found["retries"],
                          f"{found['cost_usd']:.4f}"])
-            if setting.startswith("after"):
+            if setting != BEFORE:
                 verdicts.append(f"- {'PASS' if ratio <= target else 'FAIL'}: {kind}, "
                                 f"{found['calls']} calls, workers={workers}: {ratio:.2f}x its "
                                 f"critical path (target at most {target:g}x)")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -80,6 +80,9 @@ class LLMOptions(RerankerOptions):
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=100,
                              description="retries of a call after transient errors")
     max_concurrency: int = Field(8, ge=1, le=4096, description="LLM calls in flight at once")
+    transport: Literal["litellm", "direct"] = Field(
+        "litellm", description="'litellm', or 'direct': openai/... models posted straight to "
+                               "the OpenAI-compatible api_base (less client CPU per call)")
     max_calls: int | None = Field(None, ge=1, description="per-query budget: call attempts")
     max_tokens: int | None = Field(None, ge=1,
                                    description="per-query budget: prompt + completion tokens")

@@ -164,7 +164,7 @@ class _LoopThread:
 
 async def _cancel_and_close() -> None:
     """Cancel the tasks that LiteLLM did not start (LiteLLM's logging worker finishes on its
-    own at exit), then close LiteLLM's async HTTP clients."""
+    own at exit), then close LiteLLM's async HTTP clients and the loop's async generators."""
     litellm = sys.modules.get("litellm")
     package = os.path.dirname(getattr(litellm, "__file__", None) or "/nonexistent/")
     current = asyncio.current_task()
@@ -177,6 +177,8 @@ async def _cancel_and_close() -> None:
     if close is not None:
         with contextlib.suppress(Exception):
             await close()
+    with contextlib.suppress(Exception):  # closes transport="direct"'s sessions, among others
+        await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def _coroutine_file(task: asyncio.Task[Any]) -> str:
@@ -448,6 +450,7 @@ class LLMReranker(Reranker):
                 model, api_base=o.api_base, api_key=o.api_key, timeout=o.timeout,
                 temperature=o.temperature, completion_kwargs=dict(o.completion_kwargs),
                 cache=o.cache, max_retries=o.max_retries, max_concurrency=o.max_concurrency,
+                transport=o.transport,
             )
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc

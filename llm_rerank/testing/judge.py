@@ -112,7 +112,8 @@ class JudgeKnobs(BaseModel):
     position_bias: float = Field(0.0, ge=0, description="grade bonus for the first passage")
     garbage_rate: float = Field(0.0, ge=0, le=1, description="share of malformed answers")
     error_rate: float = Field(0.0, ge=0, le=1, description="share of 429/503 answers")
-    latency_ms: float = Field(0.0, ge=0, description="delay before each answer")
+    latency_ms: float = Field(0.0, ge=0, description="each answer is sent this long after "
+                              "its request arrived (the judge's own work included)")
     seed: int = 0
 
 

@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /v1/chat/completions`` (and ``/chat/completions``), ``GET /v1/models``,
 ``GET /health``, ``GET /stats``, ``POST /stats/reset``. Each connection gets its own thread
-(HTTP/1.1 keep-alive), so ``latency_ms`` delays requests in parallel, as a real server would.
+(HTTP/1.1 keep-alive), so ``latency_ms`` delays requests in parallel, as a real server would;
+an answer leaves ``latency_ms`` after its request arrived, the judge's own work included.
 Token counts in ``usage`` come from a simple tokenizer (each word and each punctuation mark
 is one token; see ``llm_rerank.testing.judge.count_tokens``).
 
@@ -258,10 +259,13 @@ class JudgeServer:
             self._stats.requests += 1
             self._in_flight += 1
             self._stats.peak_concurrency = max(self._stats.peak_concurrency, self._in_flight)
+        arrived = time.monotonic()
         try:
-            if self.judge.knobs.latency_ms:
-                time.sleep(self.judge.knobs.latency_ms / 1000)
-            return self._complete(body)
+            reply = self._complete(body)
+            if self.judge.knobs.latency_ms:  # the judge's own work happens within the delay
+                time.sleep(max(0.0, arrived + self.judge.knobs.latency_ms / 1000
+                               - time.monotonic()))
+            return reply
         finally:
             with self._lock:
                 self._in_flight -= 1
