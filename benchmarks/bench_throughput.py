@@ -1,11 +1,12 @@
 """Client throughput: CPU per call before and after, and large batches against their critical path.
 
 1. Client CPU per LLM call (pointwise calls, 16 in flight, judge at 0 ms latency): main's
-   LiteLLM defaults against LiteLLM tuned (its own HTTP handler for OpenAI calls, the judge
-   priced with ``register_price``) and against ``transport="direct"`` (the judge priced, no
-   LiteLLM on the call path). Each setting runs in its own process
-   (the settings apply at LiteLLM's import); settings are interleaved round by round and each
-   round gives a ratio to that round's "before", so the machine's load cancels out.
+   LiteLLM defaults (LiteLLM's objects not frozen) against LiteLLM tuned (its own HTTP
+   handler for OpenAI calls, the judge priced with ``register_price``) and against
+   ``transport="direct"`` (the judge priced, no LiteLLM on the call path). Each setting runs
+   in its own process (the settings apply at LiteLLM's import); settings are interleaved
+   round by round and each round gives a ratio to that round's "before", so the machine's
+   load cancels out.
 2. The 4300-call pointwise batch (43 DL19 queries x 100) at 100 ms latency, 64 calls in
    flight, and the 43-query listwise batch (20/10) at 64 in flight: wall time against the
    critical path, max(sequential calls per query, ceil(calls / 64)) x latency, with
@@ -40,12 +41,13 @@ HERE = Path(__file__).resolve()
 PRICE = (1.5e-07, 6e-07)  # gpt-4o-mini's, US dollars per prompt / completion token
 HANDLER = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
 SETTINGS = {
-    # name: (LiteLLM's own HTTP handler for OpenAI calls, judge priced, transport)
-    "before (main's defaults)": (False, False, "litellm"),
-    "before, judge priced": (False, True, "litellm"),
-    "LiteLLM HTTP handler only": (True, False, "litellm"),
-    "LiteLLM tuned (handler + register_price)": (True, True, "litellm"),
-    "after (transport='direct', priced)": (True, True, "direct"),
+    # name: (LiteLLM's own HTTP handler for OpenAI calls, judge priced, transport,
+    #        LiteLLM's objects frozen after its import)
+    "before (main's defaults)": (False, False, "litellm", False),
+    "before, judge priced": (False, True, "litellm", False),
+    "LiteLLM HTTP handler only": (True, False, "litellm", True),
+    "LiteLLM tuned (handler + register_price)": (True, True, "litellm", True),
+    "after (transport='direct', priced)": (True, True, "direct", True),
 }
 BEFORE, TUNED, AFTER = "before (main's defaults)", "LiteLLM tuned (handler + register_price)", \
     "after (transport='direct', priced)"
@@ -57,7 +59,7 @@ LISTWISE_SEQUENTIAL = 9
 
 def child(args: argparse.Namespace) -> None:
     """Run one measurement in this fresh process and print it as JSON."""
-    handler, priced, transport = SETTINGS[args.setting]
+    handler, priced, transport, frozen = SETTINGS[args.setting]
     os.environ[HANDLER] = "true" if handler else "false"  # import_litellm() keeps this value
     import asyncio
 
@@ -66,6 +68,10 @@ def child(args: argparse.Namespace) -> None:
     from llm_rerank.llm import import_litellm, register_price
 
     import_litellm()
+    if not frozen:  # main before this work did not freeze LiteLLM's objects
+        import gc
+
+        gc.unfreeze()
     if priced:
         register_price("openai/judge", *PRICE)
     requests, _ = load_trec_dl19(data_dir(args.data))
