@@ -211,8 +211,8 @@ def batches(url: str, data: str | None, latency_s: float, queries: int) -> str:
                          f"{found['cost_usd']:.4f}"])
             if setting != BEFORE:
                 verdicts.append(f"- {'PASS' if ratio <= target else 'FAIL'}: {kind}, "
-                                f"{found['calls']} calls, workers={workers}: {ratio:.2f}x its "
-                                f"critical path (target at most {target:g}x)")
+                                f"{found['calls']} calls, {setting}, workers={workers}: "
+                                f"{ratio:.2f}x its critical path (target at most {target:g}x)")
     return (f"**Batches** ({queries} DL19 queries x 100 candidates, judge at "
             f"{latency_s * 1000:g} ms, {CONCURRENCY} calls in flight in all, all queries at "
             "once; client CPU includes the worker processes):\n\n"

@@ -29,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -95,6 +97,7 @@ class DirectTransport:
                 or os.environ.get("OPENAI_API_BASE") or DEFAULT_API_BASE)
         self.url = base.rstrip("/") + "/chat/completions"
         self.api_key = api_key
+        self.proxy = environment_proxy(self.url)
         self._sessions: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[Any, AsyncIterator[None]]
         ] = weakref.WeakKeyDictionary()
@@ -107,9 +110,8 @@ class DirectTransport:
         if held is None or held[0].closed:
             import aiohttp
 
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),  # LLMClient's semaphore limits
-                trust_env=True)
+            session = aiohttp.ClientSession(  # the proxy is looked up once, not per request
+                connector=aiohttp.TCPConnector(limit=0))  # LLMClient's semaphore limits
             keeper = _close_at_shutdown(session)
             self._sessions[loop] = held = (session, keeper)
             await keeper.__anext__()  # now the loop finalizes it at shutdown
@@ -129,7 +131,8 @@ class DirectTransport:
         headers = {"Authorization": f"Bearer {key}", **(params.get("extra_headers") or {})}
         session = await self._session()
         try:
-            async with session.post(self.url, json=body, headers=headers) as response:
+            async with session.post(self.url, json=body, headers=headers,
+                                    proxy=self.proxy) as response:
                 raw = await response.read()
                 status, answer_headers = response.status, response.headers
         except aiohttp.ClientError as exc:
@@ -156,6 +159,17 @@ async def _close_at_shutdown(session: Any) -> AsyncIterator[None]:
         yield
     finally:
         await session.close()
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment sets for ``url`` (``HTTPS_PROXY`` / ``HTTP_PROXY``, with
+    ``NO_PROXY`` honoured), as LiteLLM's HTTP client would use; looked up once per
+    transport (aiohttp's ``trust_env`` would do it, and read ``~/.netrc``, on every request).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def error_message(raw: bytes) -> str:

@@ -42,7 +42,7 @@ def scripted(reply: Callable[[dict[str, Any], dict[str, str]], Reply]) -> Iterat
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers = {k.lower(): v for k, v in self.headers.items()} | {":path": self.path}
             seen.append((body, headers))
             status, extra, payload = reply(body, headers)
             self.send_response(status)
@@ -258,6 +258,19 @@ def test_direct_api_base_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "https://api.openai.com/v1/chat/completions")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert DirectTransport("openai/m", None, None).url == "http://127.0.0.1:9/v1/chat/completions"
+
+
+def test_direct_goes_through_the_environments_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with scripted(answer) as (proxy, seen):
+        monkeypatch.setenv("HTTP_PROXY", proxy.removesuffix("/v1"))
+        via_proxy = LLMClient("openai/served", api_base="http://llm.invalid/v1",
+                              api_key="sk-test", cache=False, transport="direct")
+        assert asyncio.run(via_proxy.complete(MESSAGES, Usage())).text == "[2] > [1]"
+        assert seen[0][1][":path"] == "http://llm.invalid/v1/chat/completions"
+        monkeypatch.setenv("NO_PROXY", "llm.invalid")
+        assert DirectTransport("openai/m", "http://llm.invalid/v1", None).proxy is None
 
 
 # --- sessions, event loops, processes ------------------------------------------------------

@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
                         help="std-dev of Gaussian noise added to each grade (default 0)")
     parser.add_argument("--position-bias", type=float, default=0.0,
                         help="grade bonus for the first passage, fading to 0 for the last")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="each answer is sent this long after its request arrived")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="each answer is sent this long after its request arrived")
     parser.add_argument("--error-rate", type=float, default=0.0,
                         help="share of requests answered 429/503 (default 0)")
     parser.add_argument("--garbage-rate", type=float, default=0.0,
