@@ -95,6 +95,10 @@ class DirectTransport:
         self.model_name = model[len(PREFIX):] if model.startswith(PREFIX) else model
         base = (api_base or os.environ.get("OPENAI_BASE_URL")
                 or os.environ.get("OPENAI_API_BASE") or DEFAULT_API_BASE)
+        parts = urllib.parse.urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"transport='direct' needs an http(s) api_base, such as "
+                               f"http://127.0.0.1:8000/v1; got {base!r}")
         self.url = base.rstrip("/") + "/chat/completions"
         self.api_key = api_key
         self.proxy = environment_proxy(self.url)

@@ -242,6 +242,7 @@ def test_direct_api_key_stays_out_of_errors() -> None:
     ("openai/m", {"completion_kwargs": {"drop_params": True}}, "'drop_params'"),
     ("openai/m", {"completion_kwargs": {"extra_body": "top_k=5"}}, "'extra_body' must be a dict"),
     ("openai/m", {"transport": "fast"}, "transport"),
+    ("openai/m", {"api_base": "localhost:8000/v1"}, "http(s) api_base"),
 ])
 def test_direct_refuses_what_it_cannot_send(model: str, options: dict[str, Any],
                                             named: str) -> None:
