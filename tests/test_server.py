@@ -198,6 +198,31 @@ async def test_requests_run_concurrently_on_the_async_core() -> None:
     assert llm.peak_in_flight == 20  # every request's call in flight at once (no timing asserted)
 
 
+async def test_serve_over_the_direct_transport() -> None:
+    """A judge behind transport='direct': answers, and a provider's 429/503 becomes 503 with
+    the provider's Retry-After."""
+    request = RerankRequest("q1", "fruit", [Document(id=str(n), text=text)
+                                            for n, text in enumerate(DOCS)])
+    qrels = {"q1": {str(n): int(NUMBER.findall(text)[0]) for n, text in enumerate(DOCS)}}
+    for error_rate, status in ((0.0, 200), (1.0, 503)):
+        with JudgeServer([request], qrels, error_rate=error_rate) as judge:
+            reranker = ListwiseReranker("openai/judge", api_base=judge.url, api_key="x",
+                                        cache=False, transport="direct", max_retries=1,
+                                        max_concurrency=16)
+            app = create_app({"fast": reranker}, settings=ServerSettings(retry_after_s=7))
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as http:
+                answers = await asyncio.gather(*[
+                    http.post("/v2/rerank", json={"query": "fruit", "documents": DOCS})
+                    for _ in range(8)])
+        assert [a.status_code for a in answers] == [status] * 8
+        if status == 200:
+            assert [[r["index"] for r in a.json()["results"]] for a in answers] == [
+                [1, 2, 0, 3]] * 8
+        else:  # the judge's Retry-After: 0, forwarded (at least 1 s), not the default 7
+            assert {a.headers["retry-after"] for a in answers} == {"1"}
+
+
 # ---- every error code ---------------------------------------------------------------------
 
 JSON = {"Content-Type": "application/json"}
