@@ -65,7 +65,55 @@ async def test_perfect_judge_gives_the_perfect_top_k_in_three_rounds(seed: int) 
     assert result.order[:17] == best_first[:17], "the 16 above the pivot and the pivot"
     assert sorted(result.order) == list(range(100))
     assert result.rounds == ranker.waves == 3
-    assert ranker.calls == 7 and max(ranker.sizes) == 20
+    assert ranker.calls == 13 and max(ranker.sizes) == 20
+
+
+class Primacy(Waves):
+    """A judge that knows the grades but, like an LLM, favours the first passages: it adds
+    ``bonus`` to the first of a window, fading linearly to 0 for the last."""
+
+    def __init__(self, grades: list[int], bonus: float) -> None:
+        super().__init__(grades)
+        self.bonus = bonus
+
+    async def __call__(self, window: list[int]) -> list[int]:
+        await super().__call__(window)
+        last = len(window) - 1
+        return sorted(window, key=lambda i: -(self.grades[i] + self.bonus * (
+            last - window.index(i)) / last))
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_a_position_biased_judge_keeps_the_whole_top_k(seed: int) -> None:
+    # A bonus of 4 lifts an 88 shown first above a 91 shown last. One look at the final
+    # window in first-stage order let round 1's candidates (shown first) push a 91 found
+    # in round 2 out of the top 10 (seeds 1, 3, 4, 6); two looks in opposite orders cancel
+    # the bonus, and so do round 2's two looks at each candidate beside the pivot.
+    grades = spread_top(seed)
+    ranker = Primacy(grades, bonus=4)
+    result = await top_down(list(range(100)), 20, 10, ranker)
+    best_first = sorted(range(100), key=lambda i: -grades[i])
+    assert set(result.order[:10]) == set(best_first[:10])
+    assert sorted(result.order) == list(range(100))
+    assert result.rounds == ranker.waves == 3
+
+
+async def test_round_two_and_the_final_window_are_each_shown_in_opposite_orders() -> None:
+    shown: list[list[int]] = []
+
+    async def recording(window: list[int]) -> list[int]:
+        shown.append(list(window))
+        return sorted(window, key=lambda i: -spread_top(0)[i])
+
+    result = await top_down(list(range(100)), 20, 10, recording)
+    pivot = shown[1][0]
+    round_two, final = shown[1:11], shown[11:]
+    for forward, backward in zip(round_two[::2], round_two[1::2], strict=True):
+        assert forward[0] == pivot == backward[-1] and forward[1:] == backward[-2::-1]
+    assert sorted(c for window in round_two for c in window if c != pivot) == sorted(
+        [*range(20, 100), *range(20, 100)]), "every candidate below round 1's, twice"
+    assert final[0] == sorted(final[0]) and final[1] == final[0][::-1]
+    assert result.order[:20] == sorted(final[0], key=lambda i: -spread_top(0)[i])
 
 
 @pytest.mark.parametrize("size", [2, 20, 21, 39, 100, 101, 250, 1000])
@@ -87,11 +135,12 @@ async def test_at_most_three_rounds_and_every_document_once(size: int, order: st
 async def test_crowded_candidates_are_capped_by_position_in_their_window() -> None:
     # Best documents at the bottom: the first window is the worst, its pivot is weak and
     # every other document beats it. The final window keeps each window's best 3 (6 x 3)
-    # and 2 of the fourths: the last window (84..99) places 99, 98, 97 there, not 96.
+    # and 2 of the fourths (round 1's and the first chunk's, by first-stage order): the
+    # last chunk (84..99) places 99, 98, 97 there, not 96.
     grades = list(range(100))
     ranker = Waves(grades)
     result = await top_down(list(range(100)), 20, 10, ranker)
-    assert result.rounds == 3 and ranker.calls == 7
+    assert result.rounds == 3 and ranker.calls == 13
     assert result.order[:4] == [99, 98, 97, 83]
     assert sorted(result.order) == list(range(100))
 
@@ -151,13 +200,14 @@ async def test_reranker_topdown_end_to_end_rounds_calls_and_details() -> None:
     respond, seen, holder = counting(perfect_judge)
     with fake_llm(respond, latency=0.05) as fake:
         holder.append(fake)
-        results = await ListwiseReranker(fake.model, method="topdown",
+        # round 2's 10 calls at once: above the default max_concurrency (8)
+        results = await ListwiseReranker(fake.model, method="topdown", max_concurrency=10,
                                          cache=False).arank("q", docs(grades), top_n=10)
     best_first = sorted(range(100), key=lambda i: -grades[i])
     assert [r.index for r in results] == best_first[:10]
-    assert results.usage.llm_calls == fake.calls == 7
+    assert results.usage.llm_calls == fake.calls == 13
     assert seen.count(1) == 3, f"sequential waves, in flight at each answer: {seen}"
-    assert fake.peak_in_flight == 5
+    assert fake.peak_in_flight == 10, "round 2: 5 chunks, each in 2 windows"
     assert all(r.details["rounds"] == 3 for r in results)
 
 
@@ -171,7 +221,7 @@ async def test_top_n_sets_k_unless_k_is_given() -> None:
         await ListwiseReranker(fake.model, method="topdown", k=5, cache=False).arank(
             "q", docs(grades), top_n=3)
         five = [int(doc) for _, doc, _ in PASSAGE.findall(
-            fake.requests[8]["messages"][-1]["content"])]
+            fake.requests[14]["messages"][-1]["content"])]
     assert first_window_ids[0] == 2, "pivot: the 3rd of the first window, shown first"
     assert five[0] == 4, "pivot: the 5th"
 
@@ -218,7 +268,7 @@ async def test_topdown_failures_keep_order_or_raise() -> None:
             await ListwiseReranker(fake.model, method="topdown", max_retries=0,
                                    cache=False).arank("q", docs(list(range(100))))
     assert [r.index for r in lenient] == list(range(100))
-    assert len(lenient.errors) == 7
+    assert len(lenient.errors) == 13
 
 
 async def test_topdown_garbage_answers_keep_every_document() -> None:

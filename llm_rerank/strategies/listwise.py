@@ -7,10 +7,12 @@ The final window always starts at the top and is full-sized when N allows, so li
 shorter than a window, or that the step does not divide, are still ranked completely.
 
 ``method="topdown"`` ranks with top-down partitioning instead (``topdown.py``: a pivot,
-concurrent windows against it, at most 3 sequential rounds, 7 calls for 100 documents);
-``k`` (default: ``top_n``, else 10) is the top it settles. ``num_permutations=m`` asks each
-window in m orders, concurrently, and aggregates them (``consistency.py``). Every result's
-``details["rounds"]`` holds the query's sequential rounds of calls.
+concurrent windows against it, each shown in two opposite orders, as is the final window;
+at most 3 sequential rounds, 13 calls for 100 documents, 10 of them at once in round 2, so
+``max_concurrency`` >= 10 keeps it to 3 waves); ``k`` (default: ``top_n``, else 10) is the
+top it settles. ``num_permutations=m`` asks each window in m orders, concurrently, and
+aggregates them (``consistency.py``). Every result's ``details["rounds"]`` holds the
+query's sequential rounds of calls.
 
 Score: none of its own (the order is the output): the rank-derived score of the contract.
 Answers are capped at ``ANSWER_TOKENS_PER_ID`` tokens per passage of the window. An answer

@@ -1,26 +1,36 @@
 """Top-down partitioning for listwise ranking (Parry et al. 2024), in at most 3 rounds.
 
 Round 1 ranks the first window of ``w`` candidates; the one it puts at position ``k`` is
-the *pivot*. Round 2 shows every other candidate beside the pivot, in windows of ``w - 1``
-candidates with the pivot first, all ranked concurrently: a window's candidates fall above
-or below the pivot. Round 3 ranks one final window of ``w``: the candidates above the pivot,
-the pivot, then (while there is room) the best below it. With a consistent judge the top
-``k`` are then exact (all of them beat the pivot or are it), and so is the order of
-everything the final window holds.
+the *pivot*. Round 2 shows every other candidate beside the pivot, in chunks of ``w - 1``,
+and each chunk twice, all windows ranked concurrently: once with the pivot first and the
+chunk in first-stage order, once with the chunk reversed and the pivot last. Round 3 ranks
+one final window of ``w`` candidates, twice concurrently: in first-stage order and
+reversed; the two answers are aggregated (Borda count, then Kemeny-style swaps:
+``consistency.aggregate``).
 
-More than ``w - 1`` candidates above the pivot would need another partition (two more
-rounds); instead the final window takes them in order of their position in their own
-window (each window's first, then each window's second, ...; round 1's window first among
-equals), and the others follow it in that order. Below the pivot the order is by distance
-to the pivot in the window, the same way. The final window shows its candidates in
-first-stage order, as the sliding window's last one does, so a judge's position bias
-favours the first stage's best rather than the candidates the partition picked. A window
-without a usable answer keeps its order (round 1's) or goes last in input order (round
-2's), so a judge that never answers leaves the input order.
+The two looks in opposite orders are what make it hold up under a position-biased judge:
+a judge that favours the first passages (the primacy bias of LLMs) gives each candidate,
+and the pivot, about the same total bonus over the two (exactly the same when the bonus
+fades linearly with position), so the bias no longer decides who makes the final window
+and in which order it comes out; and two independent looks average out part of a noisy
+judge's errors, where it matters most: who beats the pivot, and the final order.
 
-Calls for N > w candidates: ``1 + ceil((N - w) / (w - 1)) + 1`` (100 with w=20: 7), in 3
-sequential rounds, against RankGPT's sliding window's 9 sequential calls. ``k`` above
-``w - 1`` is taken as ``w - 1``.
+Between rounds 2 and 3 each candidate has its looks: round 1's window (one look) or its
+two windows of round 2. A candidate is *above* the pivot when it is above it in every look
+it got. The final window takes the candidates above the pivot, then the pivot, then the
+others; within each group by mean position in their looks (ties: first-stage order, so
+round 1's window first). More than ``w`` above the pivot would need another partition (two
+more rounds); instead the final window takes the ``w`` with the best mean position, and the
+others follow it in that order. With a consistent judge the top ``k`` are then exact (all
+of them beat the pivot or are it), and so is the order of everything the final window
+holds. Windows without a usable answer: round 1's keeps its order; a round-2 candidate
+with no usable look goes last, in input order; the final window's order comes from the
+looks that answered, else it stays in first-stage order. So a judge that never answers
+leaves the input order.
+
+Calls for N > w candidates: ``1 + 2 * ceil((N - w) / (w - 1)) + 2`` (100 with w=20: 13), in
+3 sequential rounds, against RankGPT's sliding window's 9 sequential calls. Lists of at most
+``w`` take one call. ``k`` above ``w - 1`` is taken as ``w - 1``.
 
 >>> import asyncio
 >>> async def by_value(window):  # a judge that knows: the largest number first
@@ -29,6 +39,12 @@ sequential rounds, against RankGPT's sliding window's 9 sequential calls. ``k`` 
 >>> result = asyncio.run(top_down(first_stage, 10, 3, by_value))
 >>> result.order[:5], result.rounds
 ([99, 29, 28, 27, 26], 3)
+>>> async def primacy(window):  # favours the first passages: +3 for the first, fading to 0
+...     bonus = {c: 3 * (len(window) - 1 - i) / (len(window) - 1) for i, c in enumerate(window)}
+...     return sorted(window, key=lambda c: -(c + bonus[c]))
+>>> late = [*range(5, 15), *range(5), 15, 16, 17]  # the best three come last
+>>> asyncio.run(top_down(late, 10, 3, primacy)).order[:4]  # one final look: 17, 16, 14, 15
+[17, 16, 15, 14]
 """
 
 from __future__ import annotations
@@ -36,8 +52,10 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from statistics import fmean
 
 from ..reranker import gather_in_order
+from .consistency import aggregate
 
 RankWindow = Callable[[list[int]], Awaitable[list[int] | None]]
 ROUNDS = 3
@@ -67,20 +85,38 @@ async def top_down(candidates: list[int], window_size: int, k: int,
     rest = candidates[window_size:]
     count = math.ceil(len(rest) / (window_size - 1))
     chunks = [rest[len(rest) * i // count: len(rest) * (i + 1) // count] for i in range(count)]
-    ranked = await gather_in_order(rank_window([pivot, *chunk]) for chunk in chunks)
-    above: list[tuple[int, int, int]] = []  # (position, window number, candidate)
-    below: list[tuple[int, int, int]] = []  # (distance below the pivot, window, candidate)
-    unranked: list[int] = []
-    for number, window in enumerate([first, *ranked]):
-        if window is None:
-            unranked += chunks[number - 1]
-            continue
-        split = window.index(pivot)
-        above += [(position, number, c) for position, c in enumerate(window[:split])]
-        below += [(distance, number, c)
-                  for distance, c in enumerate(window[split + 1:], start=1)]
-    priority = [*(c for _, _, c in sorted(above)), pivot, *(c for _, _, c in sorted(below)),
-                *unranked]
+    shown = [look for chunk in chunks for look in ([pivot, *chunk], [*chunk[::-1], pivot])]
+    looks: dict[int, list[tuple[bool, int]]] = {}  # candidate: (above the pivot, position)
+    for window in [first, *await gather_in_order(rank_window(w) for w in shown)]:
+        if window is not None:
+            split = window.index(pivot)
+            for p, candidate in enumerate(window):
+                if candidate != pivot:
+                    looks.setdefault(candidate, []).append((p < split, p))
     position = {candidate: p for p, candidate in enumerate(candidates)}
+
+    def best_first(group: list[int]) -> list[int]:
+        return sorted(group, key=lambda c: (fmean(p for _, p in looks[c]), position[c]))
+
+    seen = [c for c in candidates if c in looks]
+    above = best_first([c for c in seen if all(is_above for is_above, _ in looks[c])])
+    others = best_first([c for c in seen if not all(is_above for is_above, _ in looks[c])])
+    unranked = [c for c in rest if c not in looks]
+    priority = [*above, pivot, *others, *unranked]
     final = sorted(priority[:window_size], key=position.__getitem__)
-    return TopDown([*(await rank_window(final) or final), *priority[window_size:]], ROUNDS)
+    answers = await gather_in_order(rank_window(w) for w in (final, final[::-1]))
+    return TopDown([*combine(final, answers), *priority[window_size:]], ROUNDS)
+
+
+def combine(window: list[int], answers: list[list[int] | None]) -> list[int]:
+    """The answers' consensus on ``window`` (Borda, then Kemeny swaps; ties in the window's
+    order), or the window as it is when none is usable.
+
+    >>> combine([1, 2, 3], [[3, 1, 2], None, [3, 2, 1]])
+    [3, 1, 2]
+    >>> combine([1, 2, 3], [None, None])
+    [1, 2, 3]
+    """
+    index = {candidate: i for i, candidate in enumerate(window)}
+    rankings = [[index[c] for c in answer] for answer in answers if answer is not None]
+    return [window[i] for i in aggregate(rankings, len(window))] if rankings else window
