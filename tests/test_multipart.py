@@ -3,6 +3,7 @@ the diversity metrics, the CLI flags and JSONL fields, the demo and the agent ex
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import math
@@ -267,3 +268,56 @@ def test_agent_example_runs_offline() -> None:
     complete = [doc.id for doc in SAMPLE.requests[SAMPLE_IDS.index("ev")].documents
                 if all(grades[part_id][doc.id or ""] == 2 for part_id, _ in SAMPLE.parts["ev"])]
     assert f"1. {complete[0]}  [yes, yes, yes]" in out
+
+
+# --- judge-server --aspects ----------------------------------------------------------------
+
+def judge_server_process(*flags: str) -> tuple[subprocess.Popen[str], str]:
+    from llm_rerank.data import MULTIPART_DIR
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from llm_rerank.cli import main; main()", "judge-server",
+         "--port", "0", "--data", str(MULTIPART_DIR / "queries.jsonl"),
+         "--qrels", str(MULTIPART_DIR / "qrels"), *flags],
+        stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    return process, line
+
+
+def test_judge_server_aspects_flag_answers_each_part() -> None:
+    """Defect: per-part grades were Python-only; the CLI judge decomposed nothing."""
+    from llm_rerank import Usage
+    from llm_rerank.data import MULTIPART_DIR
+    from llm_rerank.llm import LLMClient
+
+    request = SAMPLE.requests[0]
+    messages = PromptTemplate.load("criteria/decompose").render(query=request.query)
+    found = []
+    for flags in ([], ["--aspects", str(MULTIPART_DIR / "aspects.qrels")]):
+        process, line = judge_server_process(*flags)
+        try:
+            url = line.split("api_base ")[1].split()[0]
+            client = LLMClient("openai/judge", api_base=url, api_key="x", cache=False)
+            answer = asyncio.run(client.complete(messages, Usage()))
+            found.append((line, parse_decomposition(answer.text)))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    (plain_line, plain), (line, parts) = found
+    assert plain is None and "query parts" not in plain_line  # the query alone
+    assert parts == [text for _, text in SAMPLE.parts[request.query_id]]
+    assert f"{sum(len(p) for p in SAMPLE.parts.values())} query parts" in line
+
+
+def test_judge_server_aspects_need_the_parts_text(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from llm_rerank.data import MULTIPART_DIR
+
+    extra = tmp_path / "aspects.qrels"
+    extra.write_text((MULTIPART_DIR / "aspects.qrels").read_text() + "heatpump noise x 1\n")
+    assert main(["judge-server", "--port", "0", "--data", str(MULTIPART_DIR / "queries.jsonl"),
+                 "--qrels", str(MULTIPART_DIR / "qrels"), "--aspects", str(extra)]) == 2
+    error = capsys.readouterr().err
+    assert "criterion 'noise' of query 'heatpump' has no text" in error
+    assert "Traceback" not in error

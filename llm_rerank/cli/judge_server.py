@@ -20,6 +20,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", required=True,
                         help="JSONL of queries and candidates (RankGPT or candidates shape)")
     parser.add_argument("--qrels", required=True, help="TREC qrels: qid 0 docid grade")
+    parser.add_argument("--aspects", help="per-part qrels of multi-part queries: qid criterion "
+                        "docid grade; each criterion's text comes from its --data row's "
+                        "'parts': [{id, text}]")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
     parser.add_argument("--noise", type=float, default=0.0,
@@ -46,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--port must be in 0..65535, got {args.port}")
     requests = read_requests(args.data)
     qrels = read_qrels(args.qrels)
+    aspects = load_aspects(args.data, args.aspects) if args.aspects else None
     try:
         server = JudgeServer(
-            requests, qrels, host=args.host, port=args.port, verbose=args.verbose,
+            requests, qrels, aspects=aspects, host=args.host, port=args.port,
+            verbose=args.verbose,
             noise=args.noise, position_bias=args.position_bias, latency_ms=args.latency_ms,
             error_rate=args.error_rate, garbage_rate=args.garbage_rate, seed=args.seed,
         )
@@ -56,9 +61,51 @@ def run(args: argparse.Namespace) -> int:
         reason = exc.strerror or str(exc)
         raise InvalidInput(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
                            "--port (--port 0 picks a free one) or --host") from None
-    print(f"judge server: {len(requests)} queries, {sum(map(len, qrels.values()))} judgments; "
+    parts = f", {sum(map(len, aspects.values()))} query parts" if aspects else ""
+    print(f"judge server: {len(requests)} queries{parts}, "
+          f"{sum(map(len, qrels.values()))} judgments; "
           f"api_base {server.url} (model openai/{server.model_name}); Ctrl-C stops",
           file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
+
+
+def load_aspects(data: str, path: str) -> dict[str, list[Any]]:
+    """The judge's knowledge of each query's parts: the grades of ``path`` (``qid criterion
+    docid grade``), each criterion named by the ``parts`` of its query's row in ``data``.
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "q.jsonl"), "w") as f:
+    ...     _ = f.write('{"query_id": "q1", "query": "cost and warmth", "parts": '
+    ...                 '[{"id": "cost", "text": "What does it cost?"}], "candidates": []}\\n')
+    >>> with open(os.path.join(folder, "a.qrels"), "w") as f:
+    ...     _ = f.write("q1 cost d1 2\\n")
+    >>> load_aspects(os.path.join(folder, "q.jsonl"), os.path.join(folder, "a.qrels"))
+    {'q1': [Aspect(text='What does it cost?', grades={'d1': 2})]}
+    """
+    import json
+    from pathlib import Path
+
+    from ..testing.judge import Aspect, read_aspect_qrels
+
+    texts: dict[str, dict[str, str]] = {}
+    for number, line in enumerate(Path(data).read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line) if line.strip() else None
+        if isinstance(row, dict) and isinstance(row.get("parts"), list):
+            try:
+                texts[str(row["query_id"])] = {str(p["id"]): str(p["text"])
+                                               for p in row["parts"]}
+            except (KeyError, TypeError):
+                raise InvalidInput(f"{data}:{number}: 'parts' must be a list of {{id, text}} "
+                                   "with the row's query_id") from None
+    aspects: dict[str, list[Any]] = {}
+    for qid, criteria in read_aspect_qrels(path).items():
+        for criterion, grades in criteria.items():
+            text = texts.get(qid, {}).get(criterion)
+            if text is None:
+                raise InvalidInput(f"--aspects: criterion {criterion!r} of query {qid!r} has no "
+                                   f"text in {data} (give its row 'parts': [{{id, text}}])")
+            aspects.setdefault(qid, []).append(Aspect(text, grades))
+    return aspects
