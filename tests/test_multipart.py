@@ -321,3 +321,31 @@ def test_judge_server_aspects_need_the_parts_text(tmp_path: Path,
     error = capsys.readouterr().err
     assert "criterion 'noise' of query 'heatpump' has no text" in error
     assert "Traceback" not in error
+
+
+def test_eval_reports_aspect_metrics_from_per_part_qrels(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect: alpha_ndcg and aspect_recall were Python-only; `llm-rerank eval` refused them."""
+    from llm_rerank.data import MULTIPART_DIR
+
+    run = tmp_path / "run.trec"
+    run.write_text("".join(f"{r.query_id} Q0 {d.id} {rank} {100 - rank} first-stage\n"
+                           for r in SAMPLE.requests
+                           for rank, d in enumerate(r.documents, start=1)))
+    command = ["eval", "--run", str(run), "--qrels", str(MULTIPART_DIR / "qrels"),
+               "--metrics", "ndcg@10", "alpha_ndcg@10", "aspect_recall@3", "--json"]
+    assert main([*command, "--aspects", str(MULTIPART_DIR / "aspects.qrels")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = {
+        "alpha_ndcg@10": [alpha_ndcg([d.id or "" for d in r.documents],
+                                     SAMPLE.aspect_qrels[r.query_id], 10)
+                          for r in SAMPLE.requests],
+        "aspect_recall@3": [aspect_recall([d.id or "" for d in r.documents],
+                                          SAMPLE.aspect_qrels[r.query_id], 3)
+                            for r in SAMPLE.requests],
+    }
+    for name, values in expected.items():
+        assert report["mean"][name] == pytest.approx(sum(values) / len(values))
+    assert 0 < report["mean"]["alpha_ndcg@10"] < 1
+    assert main(command) == 2
+    assert "alpha_ndcg@10, aspect_recall@3 need per-part judgments" in capsys.readouterr().err

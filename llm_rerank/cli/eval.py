@@ -4,6 +4,9 @@ The run is a TREC run file or a JSONL ranking (``rerank`` output, or an input fi
 candidate order is then evaluated). Queries missing from the qrels are not evaluated.
 
 Example: llm-rerank eval --run out.jsonl --qrels qrels.txt --metrics ndcg@10 map --per-query
+
+Multi-part queries: --aspects FILE (qid criterion docid grade) adds alpha_ndcg@K and
+aspect_recall@K.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--run", required=True, help="TREC run or JSONL rankings")
     parser.add_argument("--qrels", required=True, help="TREC qrels: qid 0 docid grade")
     parser.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, metavar="METRIC",
-                        help="ndcg@K, mrr@K, recall@K, map, p@K "
+                        help="ndcg@K, mrr@K, recall@K, map, p@K; with --aspects also "
+                             "alpha_ndcg@K, aspect_recall@K "
                              f"(default: {' '.join(DEFAULT_METRICS)})")
+    parser.add_argument("--aspects", help="per-part qrels of multi-part queries: qid criterion "
+                                          "docid grade (for alpha_ndcg@K, aspect_recall@K)")
     parser.add_argument("--relevance-level", type=int, default=1,
                         help="lowest grade that counts as relevant for binary metrics (default 1)")
     parser.add_argument("--per-query", action="store_true", help="also show each query's values")
@@ -49,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..eval.metrics import evaluate
     from ..eval.trec import read_qrels, read_run
+    from ..testing.judge import read_aspect_qrels
 
+    aspects = read_aspect_qrels(args.aspects) if args.aspects else None
     report = evaluate(read_run(args.run), read_qrels(args.qrels), args.metrics,
-                      relevance_level=args.relevance_level)
+                      relevance_level=args.relevance_level, aspects=aspects)
     if args.json:
         data = report.model_dump()
         if not args.per_query:

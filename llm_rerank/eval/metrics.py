@@ -26,10 +26,12 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
+from .aspects import AspectJudgments, alpha_ndcg, aspect_recall
 from .trec import ranking
 
 T = TypeVar("T")
-MetricKind = Literal["ndcg", "mrr", "recall", "map", "p"]
+MetricKind = Literal["ndcg", "mrr", "recall", "map", "p", "alpha_ndcg", "aspect_recall"]
+ASPECT_KINDS = frozenset({"alpha_ndcg", "aspect_recall"})  # need per-part (aspect) qrels
 
 _ALIASES: dict[str, MetricKind] = {
     "ndcg": "ndcg", "ndcg_cut": "ndcg",
@@ -37,10 +39,13 @@ _ALIASES: dict[str, MetricKind] = {
     "recall": "recall", "r": "recall",
     "map": "map", "ap": "map", "map_cut": "map",
     "p": "p", "precision": "p",
+    "alpha_ndcg": "alpha_ndcg", "aspect_recall": "aspect_recall",
+    "subtopic_recall": "aspect_recall",
 }
 _METRIC_PATTERN = re.compile(r"^([a-z_]+?)(?:[@_.](\d+))?$")
 KNOWN_METRICS = (
-    "ndcg@K, mrr@K, recall@K, map (or map@K), p@K (trec_eval names like ndcg_cut_10, P_5 too)"
+    "ndcg@K, mrr@K, recall@K, map (or map@K), p@K (trec_eval names like ndcg_cut_10, P_5 too); "
+    "with per-part qrels: alpha_ndcg@K, aspect_recall@K"
 )
 
 
@@ -74,11 +79,23 @@ class Metric(BaseModel):
         return cls(kind=kind, k=k)
 
     def compute(
-        self, ranked: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1
+        self, ranked: Sequence[str], judgments: Mapping[str, int], relevance_level: int = 1,
+        aspects: AspectJudgments | None = None,
     ) -> float:
-        """This metric for one ranking (best first) against one query's judgments."""
+        """This metric for one ranking (best first) against one query's judgments (and, for
+        ``alpha_ndcg`` and ``aspect_recall``, its per-part judgments ``aspects``).
+
+        >>> Metric.parse("aspect_recall@1").compute(["d1"], {}, aspects={"a": {"d1": 1},
+        ...                                                            "b": {"d2": 2}})
+        0.5
+        """
         if self.kind == "ndcg":
             return ndcg(ranked, judgments, self.k)
+        if self.kind in ASPECT_KINDS:
+            k = self.k or len(ranked)
+            if self.kind == "alpha_ndcg":
+                return alpha_ndcg(ranked, aspects or {}, k, relevance_level=relevance_level)
+            return aspect_recall(ranked, aspects or {}, k, relevance_level=relevance_level)
         return _BINARY[self.kind](ranked, judgments, self.k, relevance_level)
 
 
@@ -215,14 +232,21 @@ def evaluate(
     qrels: Mapping[str, Mapping[str, int]],
     metrics: Iterable[str | Metric] = ("ndcg@10", "mrr@10", "recall@20", "map"),
     relevance_level: int = 1,
+    aspects: Mapping[str, AspectJudgments] | None = None,
 ) -> EvalReport:
     """Evaluate a run on the queries it shares with the qrels (trec_eval without ``-c``).
+    ``aspects`` (``{qid: {part: {docid: grade}}}``) are the per-part judgments that
+    ``alpha_ndcg@K`` and ``aspect_recall@K`` need (a query without any scores 0 there).
 
     >>> report = evaluate({"q1": {"a": 2.0, "b": 1.0}}, {"q1": {"b": 1}}, ["mrr@10", "p@1"])
     >>> report.mean
     {'mrr@10': 0.5, 'p@1': 0.0}
     """
     parsed = parse_metrics(metrics)
+    needing = [m.name for m in parsed if m.kind in ASPECT_KINDS]
+    if needing and aspects is None:
+        raise InvalidInput(f"{', '.join(needing)} need per-part judgments (qid criterion docid "
+                           "grade): pass aspects=, or --aspects FILE to llm-rerank eval")
     evaluated = [qid for qid in run if qid in qrels]
     if not evaluated:
         raise InvalidInput(
@@ -230,7 +254,8 @@ def evaluate(
             f"(run queries e.g. {list(run)[:3]}, qrels queries e.g. {list(qrels)[:3]})"
         )
     per_query = {
-        qid: {m.name: m.compute(ranking(run[qid]), qrels[qid], relevance_level) for m in parsed}
+        qid: {m.name: m.compute(ranking(run[qid]), qrels[qid], relevance_level,
+                                (aspects or {}).get(qid)) for m in parsed}
         for qid in evaluated
     }
     mean = {
