@@ -85,21 +85,9 @@ def load_aspects(data: str, path: str) -> dict[str, list[Any]]:
     >>> load_aspects(os.path.join(folder, "q.jsonl"), os.path.join(folder, "a.qrels"))
     {'q1': [Aspect(text='What does it cost?', grades={'d1': 2})]}
     """
-    import json
-    from pathlib import Path
+    from ..testing.judge import Aspect, read_aspect_qrels, read_query_parts
 
-    from ..testing.judge import Aspect, read_aspect_qrels
-
-    texts: dict[str, dict[str, str]] = {}
-    for number, line in enumerate(Path(data).read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line) if line.strip() else None
-        if isinstance(row, dict) and isinstance(row.get("parts"), list):
-            try:
-                texts[str(row["query_id"])] = {str(p["id"]): str(p["text"])
-                                               for p in row["parts"]}
-            except (KeyError, TypeError):
-                raise InvalidInput(f"{data}:{number}: 'parts' must be a list of {{id, text}} "
-                                   "with the row's query_id") from None
+    texts = {qid: dict(parts) for qid, parts in read_query_parts(data).items()}
     aspects: dict[str, list[Any]] = {}
     for qid, criteria in read_aspect_qrels(path).items():
         for criterion, grades in criteria.items():

@@ -11,7 +11,6 @@ the multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded per 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,13 +57,9 @@ def load_multipart() -> MultipartSample:
     """The multi-part sample of ``data/multipart`` (see its README)."""
     from ..eval.io import read_requests
     from ..eval.trec import read_qrels
-    from ..testing.judge import read_aspect_qrels
+    from ..testing.judge import read_aspect_qrels, read_query_parts
 
     queries = MULTIPART_DIR / "queries.jsonl"
-    parts = {}
-    for line in queries.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            parts[row["query_id"]] = [(p["id"], p["text"]) for p in row["parts"]]
-    return MultipartSample(read_requests(queries), read_qrels(MULTIPART_DIR / "qrels"), parts,
+    return MultipartSample(read_requests(queries), read_qrels(MULTIPART_DIR / "qrels"),
+                           read_query_parts(queries),
                            read_aspect_qrels(MULTIPART_DIR / "aspects.qrels"))

@@ -372,6 +372,30 @@ def read_aspect_qrels(path: str | Path) -> AspectQrels:
     return found
 
 
+def read_query_parts(path: str | Path) -> dict[str, list[tuple[str, str]]]:
+    """Each multi-part query's parts, ``(id, text)``, from the ``"parts": [{id, text}]`` of
+    its row in a queries JSONL (rows without ``parts`` are left out).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    ...     _ = f.write('{"query_id": "q1", "parts": [{"id": "cost", "text": "Cost?"}]}\\n')
+    >>> read_query_parts(f.name)
+    {'q1': [('cost', 'Cost?')]}
+    >>> os.unlink(f.name)
+    """
+    parts: dict[str, list[tuple[str, str]]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line) if line.strip() else None
+        if isinstance(row, dict) and isinstance(row.get("parts"), list):
+            try:
+                parts[str(row["query_id"])] = [(str(p["id"]), str(p["text"]))
+                                               for p in row["parts"]]
+            except (KeyError, TypeError):
+                raise InvalidInput(f"{path}:{number}: 'parts' must be a list of {{id, text}} "
+                                   "with the row's query_id") from None
+    return parts
+
+
 class Judge:
     """Answers prompts as an LLM would if it knew the qrels (no HTTP; see ``JudgeServer``).
 
