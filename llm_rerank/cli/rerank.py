@@ -90,8 +90,9 @@ def output_stream(path: str) -> Iterator[IO[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..aio import run_sync
     from ..eval.io import read_requests
-    from ..reranker import get_reranker, run_sync
+    from ..registry import get_reranker
 
     check_flags(args)
     options = reranker_options(args)
