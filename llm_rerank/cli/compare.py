@@ -117,6 +117,7 @@ async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurre
     ranked = await reranker.arank_batch(
         [(request.query, request.documents) for request in requests],
         max_concurrent_queries=concurrency, on_result=lambda position, results: progress.advance(),
+        progress=False,  # the command draws its own bar
     )
     wall_time = time.perf_counter() - started
     outcome = Outcome()

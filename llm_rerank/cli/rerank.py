@@ -139,6 +139,7 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
 
     await reranker.arank_batch([(r.query, r.documents, r.instructions, r.criteria)
                                 for r in requests], args.top_n,
-                               args.concurrent_queries, on_result=record, workers=args.workers)
+                               args.concurrent_queries, on_result=record, workers=args.workers,
+                               progress=False)  # the command draws its own bar
     progress.close(outcome.summary("reranked"))
     return outcome
