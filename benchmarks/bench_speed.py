@@ -29,8 +29,8 @@ from judge_process import JudgeProcess, judge_server
 from llm_rerank import ListwiseReranker, PointwiseReranker
 from llm_rerank.eval import load_trec_dl19
 from llm_rerank.eval.io import RerankRequest
+from llm_rerank.llm_reranker import LLMReranker
 from llm_rerank.models import RankedResults
-from llm_rerank.reranker import LLMReranker
 
 LISTWISE_CALLS = 9
 SINGLE_QUERY_RUNS = 5

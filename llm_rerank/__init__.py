@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .cross_encoder import CrossEncoderReranker
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError, TemplateError
+from .llm_reranker import LLMReranker
 from .models import Document, RankedResult, RankedResults, Usage
-from .reranker import LLMReranker, Reranker, get_reranker, register_reranker
+from .registry import get_reranker, register_reranker
+from .reranker import Reranker
 from .strategies.listwise import ListwiseReranker
 from .strategies.pairwise import PairwiseReranker
 from .strategies.pointwise import PointwiseReranker

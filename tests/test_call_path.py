@@ -466,12 +466,12 @@ def test_register_reranker_keeps_classes_defined_anywhere() -> None:
 def test_strategies_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     from importlib.metadata import EntryPoint
 
-    import llm_rerank.reranker as reranker_module
+    import llm_rerank.registry as registry_module
 
     point = EntryPoint(name="plugged", value="llm_rerank.strategies.setwise:SetwiseReranker",
                        group="llm_rerank.strategies")
-    monkeypatch.setattr(reranker_module, "entry_points", lambda group: [point])
-    assert "plugged" in reranker_module.reranker_names()
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [point])
+    assert "plugged" in registry_module.reranker_names()
     assert isinstance(get_reranker("plugged", model="openai/x", cache=False), SetwiseReranker)
 
 

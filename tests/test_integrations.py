@@ -145,3 +145,22 @@ def test_langchain_documents_go_straight_into_rank() -> None:
             "q", lc_docs()[:2])
     assert [(r.document.id, r.document.text, r.document.metadata["n"]) for r in results] == [
         (d.id, d.text, n) for n, d in reversed(list(enumerate(REQUEST.documents[:2])))]
+
+
+def test_the_compressor_holds_any_reranker_and_refuses_other_objects() -> None:
+    from pydantic import ValidationError
+
+    from llm_rerank.integrations.langchain import LLMRerankCompressor
+    from llm_rerank.reranker import RankingContext, Reranker, Scored
+
+    class Reverse(Reranker):
+        name = "reverse"
+
+        async def _order(self, ctx: RankingContext) -> list[Scored]:
+            return [Scored(i) for i in reversed(range(len(ctx.documents)))]
+
+    compressor = LLMRerankCompressor(reranker=Reverse())
+    assert [d.page_content for d in compressor.compress_documents(lc_docs()[:2], "q")] == [
+        d.text for d in reversed(REQUEST.documents[:2])]
+    with pytest.raises(ValidationError, match="reranker"):
+        LLMRerankCompressor(reranker=object())

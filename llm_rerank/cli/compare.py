@@ -81,7 +81,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 def build_reranker(spec: str, side: str, args: argparse.Namespace) -> Reranker:
     """Side ``side``'s reranker from its spec and options (cache options: LLM sides only)."""
-    from ..reranker import get_reranker
+    from ..registry import get_reranker
 
     strategy, model = split_spec(spec)
     dedicated = {"model": f"--{side} STRATEGY:MODEL", "api_base": f"--{side}-api-base",
@@ -117,6 +117,7 @@ async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurre
     ranked = await reranker.arank_batch(
         [(request.query, request.documents) for request in requests],
         max_concurrent_queries=concurrency, on_result=lambda position, results: progress.advance(),
+        progress=False,  # the command draws its own bar
     )
     wall_time = time.perf_counter() - started
     outcome = Outcome()
@@ -146,10 +147,10 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..aio import run_sync
     from ..compare import compare_runs, summary_text
     from ..eval.io import read_requests
     from ..eval.trec import read_qrels, read_run, write_run
-    from ..reranker import run_sync
 
     if args.concurrent_queries < 1:
         raise InvalidInput(f"--concurrent-queries must be >= 1, got {args.concurrent_queries}")

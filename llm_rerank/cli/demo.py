@@ -78,10 +78,11 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..aio import run_sync
     from ..data import SAMPLE_CANDIDATES, SAMPLE_QRELS, load_sample
     from ..eval.metrics import ndcg
     from ..models import Usage
-    from ..reranker import get_reranker, run_sync
+    from ..registry import get_reranker
 
     if args.model.startswith("local/"):
         from ..local import check_local_model
@@ -153,7 +154,7 @@ def run_criteria(args: argparse.Namespace) -> int:
     """Rank the first multi-part sample query's first candidates against its parts and
     print each passage's verdict per part (one call per passage)."""
     from ..data import load_multipart
-    from ..reranker import get_reranker
+    from ..registry import get_reranker
 
     sample = load_multipart()
     request = sample.requests[0]

@@ -165,7 +165,8 @@ def llm_options(*, api_base: str | None = None, api_key: str | None = None,
 
 def is_llm_strategy(strategy: str) -> bool:
     """Whether ``strategy`` calls an LLM (an unknown name raises ``InvalidInput``)."""
-    from ..reranker import LLMReranker, reranker_class
+    from ..llm_reranker import LLMReranker
+    from ..registry import reranker_class
 
     return issubclass(reranker_class(strategy), LLMReranker)
 

@@ -90,8 +90,9 @@ def output_stream(path: str) -> Iterator[IO[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..aio import run_sync
     from ..eval.io import read_requests
-    from ..reranker import get_reranker, run_sync
+    from ..registry import get_reranker
 
     check_flags(args)
     options = reranker_options(args)
@@ -138,6 +139,7 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
 
     await reranker.arank_batch([(r.query, r.documents, r.instructions, r.criteria)
                                 for r in requests], args.top_n,
-                               args.concurrent_queries, on_result=record, workers=args.workers)
+                               args.concurrent_queries, on_result=record, workers=args.workers,
+                               progress=False)  # the command draws its own bar
     progress.close(outcome.summary("reranked"))
     return outcome

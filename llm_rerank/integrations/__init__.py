@@ -6,6 +6,8 @@
   ``BaseNodePostprocessor`` (extra ``llamaindex``).
 
 Importing an adapter whose framework is missing raises ``MissingExtra`` naming the extra.
+An adapter holds any ``RerankerLike`` (every ``Reranker`` is one), so the adapters never
+import the ``Reranker`` class that builds them (``Reranker.as_langchain_compressor``).
 
 >>> require("json", "none")
 >>> require("surely_not_installed_pkg", "langchain")
@@ -18,8 +20,11 @@ install it with: pip install 'llm-rerank[langchain]'
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import RerankError
+from ..models import RankedResults
 
 
 class MissingExtra(RerankError, ImportError):
@@ -29,6 +34,20 @@ class MissingExtra(RerankError, ImportError):
         super().__init__(f"{module} is not installed; install it with: "
                          f"pip install 'llm-rerank[{extra}]'")
         self.extra = extra
+
+
+@runtime_checkable
+class RerankerLike(Protocol):
+    """What an adapter uses of a ``Reranker``: its ``name``, ``model`` and ``arank``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+    async def arank(self, query: str, documents: Sequence[Any],
+                    top_n: int | None = None) -> RankedResults: ...
 
 
 def require(module: str, extra: str) -> None:

@@ -24,14 +24,14 @@ from collections.abc import Sequence
 
 from pydantic import ConfigDict, Field
 
-from . import require
+from . import RerankerLike, require
 
 require("langchain_core", "langchain")
 
 from langchain_core.callbacks import Callbacks  # noqa: E402
 from langchain_core.documents import BaseDocumentCompressor, Document  # noqa: E402
 
-from ..reranker import Reranker, run_sync  # noqa: E402
+from ..aio import run_sync  # noqa: E402
 
 
 class LLMRerankCompressor(BaseDocumentCompressor):  # type: ignore[misc]
@@ -43,7 +43,7 @@ class LLMRerankCompressor(BaseDocumentCompressor):  # type: ignore[misc]
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    reranker: Reranker = Field(description="the llm_rerank reranker that orders the documents")
+    reranker: RerankerLike = Field(description="the llm_rerank reranker that orders the documents")
     top_n: int | None = Field(None, ge=1, description="keep the best top_n (default: all)")
 
     async def acompress_documents(

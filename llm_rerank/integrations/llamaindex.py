@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from . import require
+from . import RerankerLike, require
 
 require("llama_index.core", "llamaindex")
 
@@ -41,8 +41,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: 
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle  # noqa: E402
 from llama_index_instrumentation import get_dispatcher  # noqa: E402
 
+from ..aio import run_sync  # noqa: E402
 from ..models import RankedResult, Usage  # noqa: E402
-from ..reranker import Reranker, run_sync  # noqa: E402
 
 dispatcher = get_dispatcher(__name__)
 RETRIEVAL_SCORE = "retrieval_score"
@@ -62,7 +62,7 @@ class LLMRerankPostprocessor(BaseNodePostprocessor):  # type: ignore[misc]
     ``Reranker.as_llamaindex_postprocessor(top_n=..., metadata_mode=...)``.
     """
 
-    reranker: Reranker = Field(exclude=True,
+    reranker: RerankerLike = Field(exclude=True,
                                description="the llm_rerank reranker that orders the nodes")
     top_n: int | None = Field(None, ge=1, description="keep the best top_n (default: all)")
     metadata_mode: MetadataMode = Field(

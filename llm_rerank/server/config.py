@@ -27,7 +27,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidInput
-from ..reranker import Reranker, get_reranker
+from ..registry import get_reranker
+from ..reranker import Reranker
 
 ENV_VAR = "LLM_RERANK_SERVE_CONFIG"  # hands the configuration to worker processes (JSON)
 AUTH_TOKEN_ENV = "LLM_RERANK_AUTH_TOKEN"

@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..aio import gather_in_order, run_sync
 from ..criteria import (
     VERDICT_VALUES,
     Criteria,
@@ -57,18 +58,12 @@ from ..criteria import (
     parse_verdicts,
 )
 from ..llm import Completion
+from ..llm_reranker import LLMReranker
 from ..models import Usage
 from ..options import LLMOptions
-from ..reranker import (
-    LLMReranker,
-    RankingContext,
-    Scored,
-    check_instructions,
-    gather_in_order,
-    run_sync,
-    validate_inputs,
-)
-from .pointwise import logprob_params
+from ..registry import get_reranker
+from ..reranker import RankingContext, Scored, check_instructions, validate_inputs
+from .common import logprob_params
 
 TOKENS_PER_VERDICT = 8
 TOKENS_PER_REASON = 48
@@ -240,11 +235,11 @@ class CriteriaReranker(LLMReranker):
         return [Scored(s.index, None, s.details) for s in chosen + remaining]
 
     async def _refine(self, ctx: RankingContext, order: list[Scored]) -> list[Scored]:
-        """The top ``refine_top`` reranked by one listwise pass over them."""
-        from .listwise import ListwiseReranker
-
+        """The top ``refine_top`` reranked by one pass of the strategy registered as
+        ``listwise`` over them."""
         top = order[: self.options.refine_top]
-        listwise = ListwiseReranker(self.model or "", **self._listwise_options(len(top)))
+        listwise = get_reranker("listwise", model=self.model or "",
+                                **self._listwise_options(len(top)))
         sub = RankingContext(query=ctx.query, documents=[ctx.documents[s.index] for s in top],
                              instructions=ctx.instructions, criteria=ctx.criteria,
                              usage=ctx.usage, errors=ctx.errors, budget=ctx.budget,

@@ -31,12 +31,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..aio import gather_in_order
 from ..llm import Completion
+from ..llm_reranker import LLMReranker
 from ..options import PermutationOptions
 from ..parsing import parse_permutation
-from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from ..reranker import RankingContext, Scored
+from .common import top_k
 from .consistency import aggregate, permutations
-from .pairwise import top_k
 from .topdown import top_down
 
 ANSWER_TOKENS_PER_ID = 6  # "[12] > " is 4-6 tokens in common tokenizers

@@ -39,16 +39,17 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..aio import gather_in_order
 from ..llm import Completion
+from ..llm_reranker import LLMReranker
 from ..options import LLMOptions
 from ..parsing import parse_passage_choice
-from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from ..reranker import RankingContext, Scored
+from .common import CHOICE_ANSWER_TOKENS, top_k
 from .heap import heap_top_k
 
 Method = Literal["allpair", "heapsort", "sliding"]
 PAIR_LABELS = ("A", "B")
-ANSWER_TOKENS = 16
-DEFAULT_K = 10
 
 
 class PairwiseOptions(LLMOptions):
@@ -58,11 +59,6 @@ class PairwiseOptions(LLMOptions):
     k: int | None = Field(None, ge=1, description="top-k of heapsort, passes of sliding "
                                                   "(default: top_n, else 10)")
     both_orders: bool = Field(True, description="ask each pair in both orders")
-
-
-def top_k(k: int | None, ctx: RankingContext) -> int:
-    """``k`` when given, else the caller's ``top_n``, else ``DEFAULT_K``."""
-    return k if k is not None else ctx.top_n or DEFAULT_K
 
 
 class PairwiseReranker(LLMReranker):
@@ -184,4 +180,4 @@ class PairwiseReranker(LLMReranker):
         def parse(completion: Completion) -> int | None:
             return parse_passage_choice(completion.text, PAIR_LABELS)
 
-        return await self.ask(ctx, variables, parse, answer_tokens=ANSWER_TOKENS)
+        return await self.ask(ctx, variables, parse, answer_tokens=CHOICE_ANSWER_TOKENS)

@@ -36,11 +36,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..aio import gather_in_order
 from ..errors import InvalidInput
 from ..llm import Completion
+from ..llm_reranker import LLMReranker
 from ..options import LLMOptions
 from ..parsing import first_answer_token, label_probabilities, normalise, parse_label
-from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from ..reranker import RankingContext, Scored
+from .common import logprob_params
 
 DEFAULT_LABELS = ("unlikely", "likely", "very likely")
 DEFAULT_MAX_TOKENS = 8
@@ -77,21 +80,6 @@ class Judgement:
 
     label: str | None
     probabilities: dict[str, float] | None
-
-
-def logprob_params(use_logprobs: bool | Literal["auto"], top_logprobs: int) -> dict[str, Any]:
-    """The LiteLLM parameters that ask for the answer's logprobs (``"auto"``: dropped where the
-    provider does not support them).
-
-    >>> logprob_params("auto", 5)
-    {'logprobs': True, 'top_logprobs': 5, 'drop_params': True}
-    """
-    params: dict[str, Any] = {}
-    if use_logprobs is not False:
-        params.update(logprobs=True, top_logprobs=top_logprobs)
-    if use_logprobs == "auto":
-        params["drop_params"] = True
-    return params
 
 
 class PointwiseOptions(LLMOptions):

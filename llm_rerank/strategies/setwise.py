@@ -22,13 +22,15 @@ from typing import Any
 
 from pydantic import Field
 
+from ..aio import gather_in_order
 from ..llm import Completion
+from ..llm_reranker import LLMReranker
 from ..options import PermutationOptions
 from ..parsing import parse_passage_choice
-from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
+from ..reranker import RankingContext, Scored
+from .common import CHOICE_ANSWER_TOKENS, top_k
 from .consistency import permutations
 from .heap import heap_top_k
-from .pairwise import ANSWER_TOKENS, top_k
 
 LETTERS = string.ascii_uppercase
 
@@ -97,4 +99,5 @@ class SetwiseReranker(LLMReranker):
         def parse(completion: Completion) -> int | None:
             return parse_passage_choice(completion.text, labels)
 
-        return await self.ask(ctx, variables, parse, sample=sample, answer_tokens=ANSWER_TOKENS)
+        return await self.ask(ctx, variables, parse, sample=sample,
+                              answer_tokens=CHOICE_ANSWER_TOKENS)

@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from statistics import fmean
 
-from ..reranker import gather_in_order
+from ..aio import gather_in_order
 from .consistency import aggregate
 
 RankWindow = Callable[[list[int]], Awaitable[list[int] | None]]

@@ -1,12 +1,18 @@
-"""Spread a batch over worker processes, so the client's CPU is not the bound.
+"""Batches: many queries ranked concurrently, in one process or spread over several.
 
-Each LLM call costs the client a few milliseconds of CPU (mostly inside LiteLLM), so one
-process on one core cannot keep hundreds of fast calls in flight. ``arank_batch(...,
-workers=N)`` forks N processes after LiteLLM is imported (they skip its import), gives
-worker ``w`` the queries at positions ``w, w + N, w + 2N, ...``, and each runs
-``arank_batch`` on its share with its own event loop. Every finished query is sent back at
-once, so ``on_result`` and the returned list (in input order) behave as with one process.
-The workers share the disk cache (diskcache is process-safe).
+``arank_batch`` checks the items, runs at most ``max_concurrent_queries`` queries at a time
+and returns results in input order. A failing query cancels the others (no call starts
+after the failure) unless ``return_exceptions=True``, which keeps each query's exception in
+its place. ``progress`` shows a tqdm bar over finished queries on stderr (``None``: only when
+stderr is a terminal).
+
+Workers: each LLM call costs the client a few milliseconds of CPU (mostly inside LiteLLM),
+so one process on one core cannot keep hundreds of fast calls in flight.
+``arank_batch(..., workers=N)`` forks N processes after LiteLLM is imported (they skip its
+import), gives worker ``w`` the queries at positions ``w, w + N, w + 2N, ...``, and each
+runs ``arank_batch`` on its share with its own event loop. Every finished query is sent
+back at once, so ``on_result``, the progress bar and the returned list (in input order)
+behave as with one process. The workers share the disk cache (diskcache is process-safe).
 
 Limits are split, never multiplied: ``max_concurrency`` and ``max_concurrent_queries`` are
 divided among the workers (each gets at least 1), and so is what a batch ``budget`` has
@@ -25,14 +31,17 @@ its ``__cause__``, stays in the worker). Needs the ``fork`` start method (Linux,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import pickle
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from .aio import gather_in_order
 from .budget import Budget
 from .errors import InvalidInput, RerankError
 from .llm import import_litellm
@@ -41,10 +50,76 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from .models import RankedResults
-    from .reranker import DocumentInput, Reranker
+    from .reranker import BatchItem, DocumentInput, Reranker
 
 # query, documents, instructions, criteria
 Item = tuple[str, "Sequence[DocumentInput]", "str | None", Any]
+OnResult = Callable[[int, "RankedResults"], None]
+
+
+async def arank_batch(
+    reranker: Reranker, batch: Iterable[BatchItem], top_n: int | None,
+    max_concurrent_queries: int, on_result: OnResult | None, *, return_exceptions: bool,
+    budget: Budget | None, workers: int, progress: bool | None,
+) -> list[RankedResults | Exception]:
+    """``Reranker.arank_batch`` (see the module docstring)."""
+    if isinstance(max_concurrent_queries, bool) or not isinstance(
+            max_concurrent_queries, int) or max_concurrent_queries < 1:
+        raise InvalidInput(
+            f"max_concurrent_queries must be an int >= 1, got {max_concurrent_queries!r}")
+    items = [_batch_item(position, item) for position, item in enumerate(batch)]
+    with _progress_bar(progress, len(items), reranker.name) as finished:
+        if check_workers(workers) > 1 and len(items) > 1:
+            return await arank_batch_in_workers(
+                reranker, items, top_n, max_concurrent_queries, on_result,
+                return_exceptions=return_exceptions, budget=budget, workers=workers,
+                finished=finished)
+        gate = asyncio.Semaphore(max_concurrent_queries)
+
+        async def one(position: int, item: Item) -> RankedResults | Exception:
+            query, docs, instructions, criteria = item
+            async with gate:
+                try:
+                    results = await reranker.arank(query, docs, top_n, instructions=instructions,
+                                                   budget=budget, criteria=criteria)
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    finished()
+                    return exc
+            finished()
+            if on_result is not None:
+                on_result(position, results)
+            return results
+
+        return await gather_in_order(one(i, item) for i, item in enumerate(items))
+
+
+def _batch_item(position: int, item: object) -> Item:
+    if not isinstance(item, tuple) or len(item) not in (2, 3, 4):
+        raise InvalidInput(f"batch item {position} must be a (query, documents), "
+                           "(query, documents, instructions) or (query, documents, "
+                           "instructions, criteria) tuple")
+    return (item[0], item[1], item[2] if len(item) >= 3 else None,
+            item[3] if len(item) == 4 else None)
+
+
+@contextlib.contextmanager
+def _progress_bar(progress: bool | None, total: int, name: str) -> Iterator[Callable[[], None]]:
+    """A callable that counts one finished query on a tqdm bar on stderr (a no-op when the
+    bar is off; ``progress=None``: on only when stderr is a terminal)."""
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show or total == 0:
+        yield lambda: None
+        return
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=name, unit="query", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def finished() -> None:
+            bar.update(1)
+
+        yield finished
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -114,7 +189,7 @@ def _work(reranker: Reranker, items: list[Item], positions: list[int], top_n: in
     async def main() -> None:
         out = await reranker.arank_batch(  # type: ignore[call-overload]
             items, top_n, max_concurrent_queries, on_result,
-            return_exceptions=return_exceptions, budget=budget)
+            return_exceptions=return_exceptions, budget=budget, progress=False)
         for index, outcome in enumerate(out):
             if isinstance(outcome, BaseException):  # only with return_exceptions
                 conn.send((positions[index], _sendable(outcome)))
@@ -132,12 +207,10 @@ def _work(reranker: Reranker, items: list[Item], positions: list[int], top_n: in
 
 async def arank_batch_in_workers(
     reranker: Reranker, items: list[Item], top_n: int | None, max_concurrent_queries: int,
-    on_result: Callable[[int, RankedResults], None] | None, *, return_exceptions: bool,
-    budget: Budget | None, workers: int,
+    on_result: OnResult | None, *, return_exceptions: bool, budget: Budget | None,
+    workers: int, finished: Callable[[], None],
 ) -> list[RankedResults | Exception]:
     """``arank_batch`` over ``workers`` forked processes (see the module docstring)."""
-    from .reranker import gather_in_order  # reranker imports this module
-
     workers = min(workers, len(items))
     concurrency = split(getattr(getattr(reranker, "llm", None), "max_concurrency", 1) or 1,
                         workers)
@@ -169,7 +242,7 @@ async def arank_batch_in_workers(
                 send.close()
                 processes.append(process)
             gc.unfreeze()
-            await gather_in_order(_read(receive, pool, results, on_result, budget)
+            await gather_in_order(_read(receive, pool, results, on_result, budget, finished)
                                   for receive in receivers)
         finally:
             gc.unfreeze()
@@ -184,10 +257,10 @@ async def arank_batch_in_workers(
 
 
 async def _read(conn: Connection, pool: ThreadPoolExecutor, results: list[Any],
-                on_result: Callable[[int, RankedResults], None] | None,
-                budget: Budget | None) -> None:
-    """Take one worker's messages until it is done: results in place, its spending added
-    to ``budget``; a worker's failure is raised here."""
+                on_result: OnResult | None, budget: Budget | None,
+                finished: Callable[[], None]) -> None:
+    """Take one worker's messages until it is done: results in place (each counted by
+    ``finished``), its spending added to ``budget``; a worker's failure is raised here."""
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -205,5 +278,6 @@ async def _read(conn: Connection, pool: ThreadPoolExecutor, results: list[Any],
                 budget.exhausted = budget.exhausted or exhausted
             return
         results[position] = value
+        finished()
         if on_result is not None and not isinstance(value, BaseException):
             on_result(position, value)
