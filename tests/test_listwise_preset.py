@@ -8,6 +8,7 @@ import math
 import random
 import re
 import statistics
+from collections.abc import Callable
 
 import pytest
 from graded_docs import docs, prompt
@@ -17,10 +18,11 @@ from llm_rerank.eval import ndcg
 from llm_rerank.strategies.listwise import TOPDOWN_MAX_CONCURRENCY
 from llm_rerank.testing import FakeLLM, fake_llm
 
+Responder = Callable[[list[dict[str, str]]], str]
 PASSAGE = re.compile(r"^\[(\d+)\] doc (\d+) grade (\d+)", re.MULTILINE)
 
 
-def biased_judge(seed: int, noise: float, bias: float):  # type: ignore[no-untyped-def]
+def biased_judge(seed: int, noise: float, bias: float) -> Responder:
     """A listwise judge that sees each passage's hidden grade plus N(0, noise) plus a bonus
     of ``bias`` for the first passage, fading to 0 for the last (the simulated judge's
     model); the same prompt always gets the same answer."""
@@ -39,10 +41,10 @@ def biased_judge(seed: int, noise: float, bias: float):  # type: ignore[no-untyp
 
 
 def perfect(messages: list[dict[str, str]]) -> str:
-    return biased_judge(0, 0.0, 0.0)(messages)  # type: ignore[no-any-return]
+    return biased_judge(0, 0.0, 0.0)(messages)
 
 
-def waves(fake: FakeLLM, seen: list[int]):  # type: ignore[no-untyped-def]
+def waves(fake: FakeLLM, seen: list[int]) -> Responder:
     """A perfect responder that records the calls in flight at each answer: the last call
     of a wave sees 1, so the waves are how often 1 was seen."""
 
