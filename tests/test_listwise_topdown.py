@@ -200,7 +200,7 @@ async def test_reranker_topdown_end_to_end_rounds_calls_and_details() -> None:
     respond, seen, holder = counting(perfect_judge)
     with fake_llm(respond, latency=0.05) as fake:
         holder.append(fake)
-        # round 2's 10 calls at once: above the default max_concurrency (8)
+        # round 2: 10 calls at once (top-down defaults to max_concurrency=16)
         results = await ListwiseReranker(fake.model, method="topdown", max_concurrency=10,
                                          cache=False).arank("q", docs(grades), top_n=10)
     best_first = sorted(range(100), key=lambda i: -grades[i])
