@@ -37,6 +37,7 @@ from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, regi
 from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
+from .tags import request_tag
 from .workers import arank_batch_in_workers, check_workers
 
 T = TypeVar("T")
@@ -581,7 +582,8 @@ class LLMReranker(Reranker):
             try:
                 completion = await self.llm.complete(
                     question, ctx.usage, accept=usable, key_messages=messages,
-                    budget=ctx.budget, deadline=ctx.deadline, sample=sample, **call_params)
+                    budget=ctx.budget, deadline=ctx.deadline, sample=sample,
+                    tag=request_tag(strategy=self.name, kind=template.kind), **call_params)
             except BudgetStop as stop:
                 ctx.stopped = ctx.stopped or "budget"
                 ctx.budget_note = str(stop)
