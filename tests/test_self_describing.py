@@ -276,3 +276,29 @@ def test_every_llm_strategy_tags_its_requests(judge_server: StartJudge, dataset:
         assert kind is not None, name
         assert stats.untagged == stats.bad_requests == 0, name
         assert stats.by_kind[kind] == stats.requests == results.usage.llm_calls > 0, name
+
+
+def test_the_direct_transport_sends_the_tag(judge_server: StartJudge, dataset: Data) -> None:
+    request, qrels = dataset
+    server = judge_server([request], qrels)
+    results = SetwiseReranker(transport="direct", **on_judge(server)).rank(
+        request.query, request.documents)
+    stats = server.stats()
+    assert stats.by_kind["setwise"] == stats.requests == results.usage.llm_calls > 0
+    assert stats.untagged == 0 and ndcg_at_10(results, qrels) == pytest.approx(1.0)
+
+
+async def test_the_tag_is_not_part_of_the_cache_key(tmp_path: Path) -> None:
+    from llm_rerank.llm import LLMClient
+    from llm_rerank.models import Usage
+    from llm_rerank.testing import fake_llm
+
+    with fake_llm(lambda messages: "ok") as fake:
+        client = LLMClient(fake.model, cache=tmp_path / "cache")
+        usage = Usage()
+        messages = [{"role": "user", "content": "hello"}]
+        await client.complete(messages, usage, tag={"strategy": "a", "kind": "setwise"})
+        await client.complete(messages, usage, tag={"strategy": "b", "kind": "pairwise"})
+        await client.complete(messages, usage)
+    assert (usage.llm_calls, usage.cache_hits) == (1, 2)
+    assert fake.requests[0]["tag"] == {"strategy": "a", "kind": "setwise"}
