@@ -21,7 +21,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +40,7 @@ from .cache import ResponseCache, cache_key
 from .errors import InvalidInput, LLMCallError
 from .models import Usage
 from .providers import ensure_provider, provider_prefix
+from .tags import TAG_HEADER, format_tag
 
 if TYPE_CHECKING:
     from .direct import DirectTransport
@@ -437,6 +438,7 @@ class LLMClient:
         budget: Budget | None = None,
         deadline: float | None = None,
         sample: int = 0,
+        tag: Mapping[str, str] | None = None,
         **params: Any,
     ) -> Completion:
         """Answer ``messages``: from the cache, else from the model (with retries).
@@ -446,6 +448,8 @@ class LLMClient:
         re-ask is cached as the answer to the original question). ``sample`` tells apart
         samples of the same prompt at a temperature above 0. ``budget`` and ``deadline``
         (``loop.time()``) raise ``BudgetStop`` / ``DeadlineStop`` instead of calling.
+        ``tag`` (what the request asks) is sent as the ``X-LLM-Rerank-Tag`` header; it is
+        not part of the cache key.
         """
         call_params = self.call_params(**params)
         key = ""
@@ -458,6 +462,9 @@ class LLMClient:
                 if accept is None or accept(completion):
                     usage.cache_hits += 1
                     return completion
+        if tag:
+            headers = {**(call_params.get("extra_headers") or {}), TAG_HEADER: format_tag(tag)}
+            call_params = {**call_params, "extra_headers": headers}
         completion = await self._call_with_retries(messages, call_params, usage, budget, deadline)
         usage.llm_calls += 1
         usage.prompt_tokens += completion.prompt_tokens

@@ -25,6 +25,7 @@ from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, regi
 from .models import RankedResults
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
+from .tags import request_tag
 from .reranker import RankingContext, Reranker
 
 T = TypeVar("T")
@@ -190,7 +191,8 @@ class LLMReranker(Reranker):
             try:
                 completion = await self.llm.complete(
                     question, ctx.usage, accept=usable, key_messages=messages,
-                    budget=ctx.budget, deadline=ctx.deadline, sample=sample, **call_params)
+                    budget=ctx.budget, deadline=ctx.deadline, sample=sample,
+                    tag=request_tag(strategy=self.name, kind=template.kind), **call_params)
             except BudgetStop as stop:
                 ctx.stopped = ctx.stopped or "budget"
                 ctx.budget_note = str(stop)

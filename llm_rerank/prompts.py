@@ -7,17 +7,28 @@ answer) when an answer cannot be read. Templates render in a sandbox with
 ``StrictUndefined``; variables such as document text are data and are never evaluated as
 template code.
 
+A template's leading ``{# ... #}`` comment (its header) may declare, on lines of their own,
+what it asks and how it is answered: ``kind: setwise`` (one of ``PROMPT_KINDS``, the shape
+of the question; each request carries it as data, so nothing reads the prose to find out
+what was asked) and ``answer: passage_choice`` (one of ``ANSWER_FORMATS``, each named after
+the parser that reads it: ``parse_passage_choice``). Both are checked when the template
+loads; a template without them (``kind``/``answer`` ``None``) still works. The header's
+other lines are prose.
+
 >>> tpl = PromptTemplate.load("listwise/rankgpt")
 >>> msgs = tpl.render(query="q", passages=[{"id": 1, "text": "a"}])
 >>> [m["role"] for m in msgs]
 ['system', 'user']
+>>> tpl.kind, tpl.answer
+('listwise', 'permutation')
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -26,6 +37,48 @@ from .errors import TemplateError
 
 Message = dict[str, str]
 ROLES = ("system", "user", "assistant")
+
+PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise", "criteria", "decompose"]
+PROMPT_KINDS: tuple[PromptKind, ...] = get_args(PromptKind)
+# answer formats, each named after its parser: "label" is read by parse_label
+ANSWER_FORMATS = ("permutation", "passage_choice", "label", "verdicts", "decomposition")
+_DECLARATION = re.compile(r"^(kind|answer)[ \t]*:(.*)$")
+_WORD = re.compile(r"[a-z_]+")
+
+
+def read_header(source: str, name: str) -> dict[str, str]:
+    """The ``kind:`` and ``answer:`` lines of a template's leading comment, checked.
+
+    >>> read_header("{#- Pick one.\\n    kind: setwise\\n    answer: passage_choice -#}", "t")
+    {'kind': 'setwise', 'answer': 'passage_choice'}
+    >>> read_header("{# kind: sideways #}", "t")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    llm_rerank.errors.TemplateError: template 't': line 1: unknown kind 'sideways'; known: ...
+    """
+    body = source.lstrip()
+    if not body.startswith("{#") or "#}" not in body:
+        return {}
+    first_line = source[: len(source) - len(body)].count("\n") + 1
+    comment = body[2: body.index("#}")].removeprefix("-").removesuffix("-")
+    known: dict[str, tuple[str, ...]] = {"kind": PROMPT_KINDS, "answer": ANSWER_FORMATS}
+    found: dict[str, str] = {}
+    for number, line in enumerate(comment.splitlines(), start=first_line):
+        declared = _DECLARATION.match(line.strip())
+        if declared is None:
+            continue
+        key, value = declared.group(1), declared.group(2).strip()
+        where = f"template {name!r}: line {number}"
+        if not _WORD.fullmatch(value):
+            raise TemplateError(f"{where}: expected '{key}: NAME' (one lower-case word), "
+                                f"got {line.strip()!r}")
+        if key in found:
+            raise TemplateError(f"{where}: {key} is declared twice")
+        if value not in known[key]:
+            raise TemplateError(f"{where}: unknown {key} {value!r}; known: "
+                                f"{', '.join(known[key])}")
+        found[key] = value
+    return found
 
 
 def prompts_dir() -> Path:
@@ -56,6 +109,10 @@ class PromptTemplate:
     def __init__(self, template: jinja2.Template, name: str) -> None:
         self.name = name
         self._template = template
+        source = Path(template.filename).read_text(encoding="utf-8") if template.filename else ""
+        header = read_header(source, name)
+        self.kind = next((k for k in PROMPT_KINDS if k == header.get("kind")), None)
+        self.answer: str | None = header.get("answer")
         self._roles = [role for role in ROLES if role in template.blocks]
         if "assistant" in self._roles and "user" not in self._roles:
             raise TemplateError(f"template {name!r} has an assistant block but no user block")

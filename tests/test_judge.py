@@ -90,6 +90,46 @@ def test_unrecognised_prompts_raise(messages: Messages) -> None:
         parse_prompt(messages)
 
 
+def test_the_kind_given_decides_and_the_prose_is_only_a_fallback(judge: Judge) -> None:
+    """Issue 16: the kind comes with the request; the words of the prompt do not matter."""
+    reworded = [{**m, "content": m["content"].replace("the most relevant", "the best")}
+                for m in setwise(["d0", "d1"])]
+    assert parse_prompt(reworded).kind == "pairwise"  # no tag: two passages read as pairwise
+    assert parse_prompt(reworded, kind="setwise").kind == "setwise"
+    asking = [{**m, "content": m["content"].replace("more relevant", "the most relevant")}
+              for m in pairwise("d1", "d2")]
+    assert parse_prompt(asking).kind == "setwise"
+    assert parse_prompt(asking, kind="pairwise").kind == "pairwise"
+    assert parse_prompt(asking, kind="no-such-kind").kind == "setwise"  # unknown: the prose
+    answer = judge.answer(reworded, kind="setwise")
+    assert (answer.text, answer.kind) == ("Passage B", "setwise")
+    parsed = parse_prompt(pointwise("d1", ["no", "yes"]), kind="pointwise")
+    assert (parsed.labels, parsed.passages[0].text) == (["no", "yes"], TEXTS["d1"])
+    with pytest.raises(UnrecognizedPrompt, match="listwise prompt needs"):
+        parse_prompt(pairwise("d1", "d2"), kind="listwise")
+    with pytest.raises(UnrecognizedPrompt, match="'Query to split:'"):
+        parse_prompt(pairwise("d1", "d2"), kind="decompose")
+    with pytest.raises(UnrecognizedPrompt, match="criterion lines"):
+        parse_prompt(pointwise("d1"), kind="criteria")
+
+
+def test_a_fake_llm_passes_the_tag_to_a_responder_that_takes_it(judge: Judge) -> None:
+    from llm_rerank import SetwiseReranker
+    from llm_rerank.testing import fake_llm
+
+    kinds: list[str | None] = []
+
+    def respond(messages: Messages, tag: dict[str, str]) -> str:
+        kinds.append(tag.get("kind"))
+        return judge.answer(messages, kind=tag.get("kind")).text
+
+    with fake_llm(respond) as fake:
+        results = SetwiseReranker(fake.model, cache=False).rank(QUERY, list(TEXTS.values()))
+    assert [r.document.text for r in results][:2] == [TEXTS["d1"], TEXTS["d2"]]
+    assert kinds and set(kinds) == {"setwise"}
+    assert fake.requests[0]["tag"] == {"strategy": "setwise", "kind": "setwise"}
+
+
 def test_perfect_listwise_orders_by_grade_and_keeps_ties_in_prompt_order(judge: Judge) -> None:
     answer = judge.answer(listwise(["d0", "d3", "long", "d2", "d1"]))
     assert (answer.text, answer.kind, answer.garbage) == ("[5] > [4] > [3] > [1] > [2]",

@@ -63,3 +63,59 @@ def test_broken_or_missing_user_template(tmp_path: Path) -> None:
 def test_truncate_words() -> None:
     assert truncate_words(" a\tb\n\nc  d ", 2) == "a b"
     assert truncate_words("a b", None) == "a b"
+
+
+BUNDLED_KINDS = {
+    "criteria/decompose": ("decompose", "decomposition"),
+    "criteria/judge": ("criteria", "verdicts"),
+    "listwise/rankgpt": ("listwise", "permutation"),
+    "pairwise/prp": ("pairwise", "passage_choice"),
+    "pointwise/labels": ("pointwise", "label"),
+    "setwise/heapsort": ("setwise", "passage_choice"),
+}
+
+
+def test_every_bundled_template_declares_its_kind_and_answer() -> None:
+    assert set(list_templates()) == set(BUNDLED_KINDS)
+    for name, declared in BUNDLED_KINDS.items():
+        template = PromptTemplate.load(name)
+        assert (template.kind, template.answer) == declared, name
+        source = Path(template.source_path or "").read_text(encoding="utf-8")
+        assert "Variables:" in source and "Answer:" in source  # the prose stays
+
+
+def test_a_user_template_without_a_header_has_no_kind(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.j2"
+    plain.write_text("Rank {{ query }}", encoding="utf-8")
+    prose = tmp_path / "prose.j2"
+    prose.write_text("{# Answer: a label. Kind of informal. #}Rank {{ query }}", encoding="utf-8")
+    for path in (plain, prose):
+        template = PromptTemplate.load(path)
+        assert (template.kind, template.answer) == (None, None)
+        assert template.render(query="q") == [{"role": "user", "content": "Rank q"}]
+
+
+def test_a_user_template_header_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "mine.j2"
+    path.write_text("\n{#- kind: pointwise\n    Some prose.\n    answer: label -#}\n"
+                    "{{ query }}", encoding="utf-8")
+    template = PromptTemplate.load(path)
+    assert (template.kind, template.answer) == ("pointwise", "label")
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    ("{#- Pick one.\n    kind: sideways\n-#}", r"line 2: unknown kind 'sideways'; known: listwise"),
+    ("{#- Pick one.\n\n    answer: essay -#}", r"line 3: unknown answer 'essay'"),
+    ("{#- kind:\n-#}", r"line 1: expected 'kind: NAME'"),
+    ("{#- kind: set wise -#}", r"line 1: expected 'kind: NAME'"),
+    ("{#- kind: Setwise -#}", r"line 1: expected 'kind: NAME'"),
+    ("{#- kind: setwise\n    kind: pairwise -#}", r"line 2: kind is declared twice"),
+])
+def test_a_bad_header_line_is_a_template_error_naming_the_line(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    path = tmp_path / "bad.j2"
+    path.write_text(header + "\n{{ query }}", encoding="utf-8")
+    with pytest.raises(TemplateError, match=message) as caught:
+        PromptTemplate.load(path)
+    assert str(path) in str(caught.value)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from .options import llm_options
+from .options import add_strategy_option, llm_options
+
+if TYPE_CHECKING:
+    from ..prompts import PromptTemplate
 
 DEFAULT_MODEL = "local/smollm2-135m"
 TEXT_WIDTH = 34
@@ -34,10 +37,8 @@ def register(subparsers: Any) -> None:
                                    description=__doc__)
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                         help=f"a LiteLLM model string (default: {DEFAULT_MODEL}, embedded)")
-    parser.add_argument("-s", "--strategy", default="pointwise",
-                        help="pointwise (default, one call per document), listwise (one call "
-                             "per query), pairwise, setwise, or criteria (per-part verdicts "
-                             "for one multi-part query)")
+    add_strategy_option(parser, "pointwise", "; criteria ranks one multi-part sample query "
+                        "by per-part verdicts")
     parser.add_argument("--api-base", help="endpoint URL, e.g. http://localhost:11434")
     parser.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -55,21 +56,43 @@ def shorten(text: str, width: int = TEXT_WIDTH) -> str:
     return line if len(line) <= width else line[: width - 2].rstrip() + "…"
 
 
+def strategy_template(name: str) -> PromptTemplate | None:
+    """The default template of strategy ``name`` (``None`` for one that calls no LLM).
+
+    >>> strategy_template("setwise").kind, strategy_template("cross-encoder")
+    ('setwise', None)
+    """
+    from ..prompts import PromptTemplate
+    from ..llm_reranker import LLMReranker
+    from ..registry import reranker_class
+
+    strategy = reranker_class(name)
+    if not issubclass(strategy, LLMReranker):
+        return None
+    return PromptTemplate.load(strategy.default_template)
+
+
 def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
-    """Options of the demo's reranker; listwise ranks each query in a single window.
+    """Options of the demo's reranker; a windowed strategy (listwise) ranks each query in a
+    single window.
 
     A local model's answers are capped at what a permutation of the window needs
-    (``[10] > [3] > ...``, about 5 tokens an id), and, for listwise, constrained to that
-    shape by a grammar: a tiny model otherwise rambles instead of ranking.
+    (``[10] > [3] > ...``, about 5 tokens an id), and, where the strategy's template asks
+    for a permutation, constrained to that shape by a grammar: a tiny model otherwise
+    rambles instead of ranking.
     """
+    from ..registry import reranker_class
+
     options: dict[str, Any] = {"model": args.model}
-    if args.strategy == "listwise":
+    fields = getattr(reranker_class(args.strategy), "Options", None)
+    if fields is not None and {"window_size", "step"} <= set(fields.model_fields):
         options.update(window_size=window, step=window)
     if args.model.startswith("local/"):
         from ..local import PERMUTATION_GRAMMAR
 
         kwargs: dict[str, Any] = {"max_tokens": LOCAL_TOKENS_PER_ID * window + 8}
-        if args.strategy == "listwise":
+        template = strategy_template(args.strategy)
+        if template is not None and template.answer == "permutation":
             kwargs["grammar"] = PERMUTATION_GRAMMAR
         options["completion_kwargs"] = kwargs
     options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
@@ -90,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         check_local_model(args.model)
     if args.limit is not None and args.limit < 1:
         raise InvalidInput(f"--limit must be >= 1, got {args.limit}")
-    if args.strategy == "criteria":
+    template = strategy_template(args.strategy)
+    if template is not None and template.kind == "criteria":
         return run_criteria(args)
     requests, qrels = load_sample()
     requests = requests[: args.limit]
@@ -151,8 +175,9 @@ VERDICT_MARKS = {"yes": "yes", "partly": "part", "no": "-", None: "?"}
 
 
 def run_criteria(args: argparse.Namespace) -> int:
-    """Rank the first multi-part sample query's first candidates against its parts and
-    print each passage's verdict per part (one call per passage)."""
+    """Rank the first multi-part sample query's first candidates against its parts with a
+    strategy whose template asks per-criterion verdicts (``criteria``) and print each
+    passage's verdict per part (one call per passage)."""
     from ..data import load_multipart
     from ..registry import get_reranker
 
@@ -166,8 +191,9 @@ def run_criteria(args: argparse.Namespace) -> int:
 
         options["completion_kwargs"] = {"max_tokens": 6 * len(parts) + 4,
                                         "grammar": verdict_grammar(len(parts))}
-    reranker = get_reranker("criteria", criteria=[text for _, text in parts], **options)
-    print(f"Per-part verdicts: criteria on {args.model}, {len(documents)} passages", flush=True)
+    reranker = get_reranker(args.strategy, criteria=[text for _, text in parts], **options)
+    print(f"Per-part verdicts: {args.strategy} on {args.model}, {len(documents)} passages",
+          flush=True)
     started = time.perf_counter()
     results = reranker.rank(request.query, documents)
     elapsed = time.perf_counter() - started

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import InvalidInput
@@ -55,6 +55,32 @@ def price_pair(text: str) -> tuple[float, float]:
     return first, second
 
 
+class RegisteredStrategies:
+    """The registry's strategy names as argparse ``choices``, looked up only when argparse
+    checks a value or prints a command's help (so building the parser imports no strategy).
+
+    >>> "listwise" in RegisteredStrategies(), "nosuch" in RegisteredStrategies()
+    (True, False)
+    """
+
+    def __contains__(self, name: object) -> bool:
+        from ..registry import reranker_names
+
+        return name in reranker_names()
+
+    def __iter__(self) -> Iterator[str]:
+        from ..registry import reranker_names
+
+        return iter(reranker_names())
+
+
+def add_strategy_option(parser: argparse.ArgumentParser, default: str, note: str = "") -> None:
+    """``-s/--strategy NAME``: a registered strategy, checked when the command line is read."""
+    parser.add_argument("-s", "--strategy", default=default, metavar="NAME",
+                        choices=RegisteredStrategies(),
+                        help=f"a registered strategy: %(choices)s (default: %(default)s){note}")
+
+
 # LLM options with a flag of their own: option -> (type, help)
 LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "timeout": (float, "seconds one call attempt may take (default 60)"),
@@ -92,8 +118,7 @@ DEDICATED_FLAGS: dict[str, str] = {
 def add_model_options(parser: argparse.ArgumentParser, *, model_required: bool = True) -> None:
     """``-s/--strategy``, ``-m/--model``, ``-O`` and the connection options of a reranker
     (``model_required=False`` where a config file can name the rerankers instead)."""
-    parser.add_argument("-s", "--strategy", default="listwise",
-                        help="pointwise, pairwise, listwise, setwise, criteria or cross-encoder")
+    add_strategy_option(parser, "listwise")
     parser.add_argument("-m", "--model", required=model_required,
                         help="a LiteLLM model string (e.g. openai/gpt-4o-mini) or a local model")
     parser.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",

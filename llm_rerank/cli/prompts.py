@@ -1,10 +1,20 @@
-"""``llm-rerank prompts list|show NAME|render NAME``: inspect the prompt templates."""
+"""``llm-rerank prompts list|show NAME|render NAME``: inspect the prompt templates.
+
+NAME is a bundled template (``listwise/rankgpt``), a ``.j2`` path, or a registered strategy
+(its default template). ``render`` fills the template with example values that fit its
+declared ``kind`` (lettered passages for setwise, criteria for criteria and decompose).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..prompts import PromptTemplate
+
+NAME_HELP = "bundled name (e.g. listwise/rankgpt), a .j2 path, or a strategy name"
 
 EXAMPLE_DOCS = [
     "Paris is the capital and most populous city of France.",
@@ -20,10 +30,10 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="bundled template names").set_defaults(func=run_list)
     show = actions.add_parser("show", help="a template's source")
-    show.add_argument("name", help="bundled name (e.g. listwise/rankgpt) or a .j2 path")
+    show.add_argument("name", help=NAME_HELP)
     show.set_defaults(func=run_show)
     render = actions.add_parser("render", help="render a template with example or given values")
-    render.add_argument("name", help="bundled name (e.g. listwise/rankgpt) or a .j2 path")
+    render.add_argument("name", help=NAME_HELP)
     render.add_argument("--query", default="What is the capital of France?")
     render.add_argument("--vars", help="JSON object of template variables (overrides examples)")
     render.add_argument("--json", action="store_true", help="print the messages as JSON")
@@ -38,12 +48,31 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_template(name: str) -> PromptTemplate:
+    """A bundled template, a ``.j2`` path, or a registered strategy's default template.
+
+    >>> load_template("setwise").name, load_template("pairwise/prp").kind
+    ('setwise/heapsort', 'pairwise')
+    """
+    from pathlib import Path
+
+    from ..errors import InvalidInput
+    from ..prompts import PromptTemplate
+    from ..llm_reranker import LLMReranker
+    from ..registry import reranker_class, reranker_names
+
+    if name in reranker_names() and not Path(name).is_file():
+        strategy = reranker_class(name)
+        if not issubclass(strategy, LLMReranker):
+            raise InvalidInput(f"strategy {name!r} calls no LLM: it has no prompt template")
+        return PromptTemplate.load(strategy.default_template)
+    return PromptTemplate.load(name)
+
+
 def run_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..prompts import PromptTemplate
-
-    source = PromptTemplate.load(args.name).source_path
+    source = load_template(args.name).source_path
     print(Path(source).read_text(encoding="utf-8") if source else "", end="")
     return 0
 
@@ -62,12 +91,12 @@ def example_variables(query: str) -> dict[str, Any]:
 
 def run_render(args: argparse.Namespace) -> int:
     from ..errors import InvalidInput
-    from ..prompts import PromptTemplate
 
+    template = load_template(args.name)
     variables = example_variables(args.query)
-    if args.name.startswith("setwise"):
+    if template.kind == "setwise":
         variables["passages"] = [{"id": chr(65 + n), "text": t} for n, t in enumerate(EXAMPLE_DOCS)]
-    if args.name.startswith("criteria/"):
+    if template.kind in ("criteria", "decompose"):
         variables.update(criteria=EXAMPLE_CRITERIA, labels=["no", "partly", "yes"],
                          explain=False)
     if args.vars:
@@ -78,7 +107,7 @@ def run_render(args: argparse.Namespace) -> int:
         if not isinstance(extra, dict):
             raise InvalidInput("--vars must be a JSON object")
         variables.update(extra)
-    messages = PromptTemplate.load(args.name).render(**variables)
+    messages = template.render(**variables)
     if args.json:
         print(json.dumps(messages, indent=2, ensure_ascii=False))
     else:

@@ -24,10 +24,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InvalidInput
-from ..registry import get_reranker
+from ..registry import get_reranker, reranker_names
 from ..reranker import Reranker
 
 ENV_VAR = "LLM_RERANK_SERVE_CONFIG"  # hands the configuration to worker processes (JSON)
@@ -39,10 +46,17 @@ class RerankerSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    strategy: str = Field(min_length=1, description="pointwise, pairwise, listwise, setwise, "
-                                                    "cross-encoder or a registered name")
+    strategy: str = Field(min_length=1, description="a registered strategy name "
+                                                    "(see register_reranker)")
     model: str = Field(min_length=1, description="a LiteLLM model string, or the "
                                                  "cross-encoder's model name")
+
+    @field_validator("strategy")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in reranker_names():
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(reranker_names())}")
+        return name
 
     def options(self) -> dict[str, Any]:
         """The strategy options: every key besides ``strategy`` and ``model``."""

@@ -8,19 +8,25 @@ retries and usage are exercised exactly as with a hosted model.
 ...     results = ListwiseReranker(fake.model, cache=False).rank("q", ["a", "b"])
 >>> [r.document.text for r in results], fake.calls
 (['b', 'a'], 1)
+
+Each request's tag (strategy and prompt kind, see ``llm_rerank.tags``) is recorded in
+``fake.requests[n]["tag"]``; a responder that takes two arguments gets it too:
+``fake_llm(lambda messages, tag: judge.answer(messages, kind=tag.get("kind")).text)``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm import import_litellm
 from ..providers import register_provider
+from ..tags import TAG_HEADER, parse_tag
 
 Messages = list[dict[str, str]]
 
@@ -33,13 +39,24 @@ class FakeAnswer:
     logprobs: list[dict[str, float]] | None = None
 
 
-Responder = Callable[[Messages], "str | FakeAnswer"]
+Responder = Callable[..., "str | FakeAnswer"]  # (messages) or (messages, tag)
+
+
+def _takes_tag(respond: Responder) -> bool:
+    """Whether ``respond`` takes a second positional argument (the request's tag)."""
+    try:
+        parameters = inspect.signature(respond).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in parameters) >= 2
 
 
 @dataclass
 class FakeLLM:
-    """One fake model: ``respond(messages)`` returns the answer text, a ``FakeAnswer``, or
-    raises (e.g. ``litellm.RateLimitError``) to simulate failures. ``latency`` is seconds."""
+    """One fake model: ``respond(messages)`` (or ``respond(messages, tag)``) returns the
+    answer text, a ``FakeAnswer``, or raises (e.g. ``litellm.RateLimitError``) to simulate
+    failures. ``latency`` is seconds."""
 
     model: str
     respond: Responder
@@ -52,7 +69,8 @@ class FakeLLM:
     def calls(self) -> int:
         return len(self.requests)
 
-    async def answer(self, messages: Messages, params: dict[str, Any]) -> Any:
+    async def answer(self, messages: Messages, params: dict[str, Any],
+                     tag: Mapping[str, str] | None = None) -> Any:
         import_litellm()
         from litellm.types.utils import (
             ChatCompletionTokenLogprob,
@@ -64,13 +82,15 @@ class FakeLLM:
             Usage,
         )
 
-        self.requests.append({"messages": messages, "params": params})
+        tag = dict(tag or {})
+        self.requests.append({"messages": messages, "params": params, "tag": tag})
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             if self.latency:
                 await asyncio.sleep(self.latency)
-            result = self.respond(messages)
+            result = self.respond(messages, tag) if _takes_tag(self.respond) \
+                else self.respond(messages)
         finally:
             self.in_flight -= 1
         answer = result if isinstance(result, FakeAnswer) else FakeAnswer(str(result))
@@ -111,7 +131,9 @@ def _install_provider() -> None:
             name = model.split("/", 1)[-1]
             if name not in _FAKES:
                 raise ValueError(f"no fake model {name!r} is registered")
-            return await _FAKES[name].answer(messages, kwargs.get("optional_params", {}))
+            headers = {k.lower(): v for k, v in (kwargs.get("headers") or {}).items()}
+            tag = parse_tag(headers.get(TAG_HEADER.lower()))
+            return await _FAKES[name].answer(messages, kwargs.get("optional_params", {}), tag)
 
         def completion(self, *args: Any, **kwargs: Any) -> Any:
             raise NotImplementedError("the fake provider answers async calls only")

@@ -1,10 +1,15 @@
 """A simulated LLM judge that knows the relevance grades: it reads the project's prompts and
 answers them from qrels, with tunable noise, position bias and malformed answers.
 
-The judge parses the chat messages that the bundled templates produce: the query
-(``Search query: ...``) and each candidate passage (listwise ``[n] text`` lines, pairwise
-``Passage A/B``, setwise ``Passage A..`` asking for the "most relevant", pointwise
-``Passage:`` with a quoted label list). Passages are matched back to the known documents by
+What a prompt asks (its kind: listwise, pairwise, setwise, pointwise, ...) comes with the
+request: the ``kind`` of its tag (the ``X-LLM-Rerank-Tag`` header, see ``llm_rerank.tags``;
+the template's ``kind:`` header line), or the ``kind`` argument in process. The judge then
+only reads the query (``Search query: ...``) and the candidates out of the chat messages
+(listwise ``[n] text`` lines, pairwise and setwise ``Passage A/B/..`` lines, pointwise
+``Passage:`` with a quoted label list), so a reworded template is answered the same. A
+request without a tag (a foreign client) has its kind guessed from the prompt's shape and
+wording (``guess_kind``: two ``Passage A/B`` lines are pairwise unless the prompt asks for
+the "most relevant"). Passages are matched back to the known documents by
 their whitespace-collapsed text prefix (prompts cut passages to a few hundred words), first
 among the query's candidates, then among every known document. A passage that a framework
 prefixed with metadata (LlamaIndex's ``key: value`` lines) is matched on the document text
@@ -49,14 +54,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
 from ..eval.io import RerankRequest
+from ..prompts import PROMPT_KINDS as KNOWN_KINDS
+from ..prompts import PromptKind
 
-PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise", "criteria", "decompose"]
 PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
 
 _QUERY = re.compile(
@@ -159,48 +165,80 @@ def message_text(content: object) -> str:
     return ""
 
 
-def parse_prompt(messages: Sequence[Mapping[str, Any]]) -> ParsedPrompt:
+def parse_prompt(messages: Sequence[Mapping[str, Any]], kind: str | None = None
+                 ) -> ParsedPrompt:
     """Read the query and the passages out of chat messages rendered by a bundled template.
+
+    ``kind`` is what the prompt asks (the request's tag, or the caller, says so: one of
+    ``llm_rerank.prompts.PROMPT_KINDS``); the judge then only extracts the query, passages,
+    labels and criteria. Without it (a foreign client, e.g. curl) the kind is guessed from
+    the prompt's shape and wording (see ``guess_kind``).
 
     >>> parse_prompt([{"role": "user", "content": "Search query: q\\n\\n[1] a\\n[2] b"}]).kind
     'listwise'
+    >>> messages = [{"role": "user", "content": "Search query: q\\n\\nPassage A: a\\nPassage B: b"}]
+    >>> parse_prompt(messages).kind, parse_prompt(messages, kind="setwise").kind
+    ('pairwise', 'setwise')
     """
     text = "\n".join(
         message_text(m.get("content")) for m in messages if m.get("role") != "assistant"
     )
-    split = _SPLIT.search(text)
-    if split is not None:
+    known = next((k for k in KNOWN_KINDS if k == kind), None)
+    return _extract(known or guess_kind(text), text)
+
+
+def guess_kind(text: str) -> PromptKind:
+    """What a prompt without a tag asks, from its shape: a ``Query to split:`` line, ``C1.``
+    criterion lines, ``[n]`` lines, ``Passage A:`` lines (pairwise when there are two and
+    the text before the query does not ask for the "most relevant", else setwise) or one
+    ``Passage:`` line."""
+    if _SPLIT.search(text) is not None:
+        return "decompose"
+    query_match = _QUERY.search(text)
+    if query_match is None:
+        raise UnrecognizedPrompt("no 'Search query:' line in the messages")
+    numbered, lettered = _NUMBERED.search(text), _LETTERED.findall(text)
+    if _SINGLE.search(text) and not numbered and not lettered:
+        return "criteria" if _CRITERION.search(text) else "pointwise"
+    if lettered and not numbered:
+        two = len(_unique(lettered)) == 2
+        return "pairwise" if two and "most relevant" not in text[: query_match.start()] \
+            else "setwise"
+    if numbered and not lettered:
+        return "listwise"
+    raise UnrecognizedPrompt(
+        "expected listwise '[n] text' lines, 'Passage A:' lines or one 'Passage:' line"
+    )
+
+
+def _extract(kind: PromptKind, text: str) -> ParsedPrompt:
+    """The query, passages, labels and criteria of a prompt of ``kind``."""
+    if kind == "decompose":
+        split = _SPLIT.search(text)
+        if split is None:
+            raise UnrecognizedPrompt("a decompose prompt needs a 'Query to split:' line")
         return ParsedPrompt("decompose", " ".join(split.group(1).split()), [])
     query_match = _QUERY.search(text)
     if query_match is None:
         raise UnrecognizedPrompt("no 'Search query:' line in the messages")
     query = " ".join(query_match.group(1).split())
-    intro = text[: query_match.start()]
-    numbered = _unique(_NUMBERED.findall(text))
-    lettered = _unique(_LETTERED.findall(text))
-    single = _SINGLE.findall(text)
-    criteria = [p.text for p in _unique(_CRITERION.findall(text))]
-    if single and criteria and not numbered and not lettered:
+    if kind in ("pointwise", "criteria"):
+        single = _SINGLE.findall(text)
         label_line = _LABEL_LINE.search(text)
         labels = _QUOTED.findall(label_line.group(1)) if label_line else []
-        if len(labels) < 2:
-            raise UnrecognizedPrompt("a criteria prompt needs a quoted list of 2+ labels")
-        return ParsedPrompt("criteria", query, [Passage("", single[0])], labels, criteria)
-    if single and not numbered and not lettered:
-        label_line = _LABEL_LINE.search(text)
-        labels = _QUOTED.findall(label_line.group(1)) if label_line else []
-        if len(labels) < 2:
-            raise UnrecognizedPrompt("a pointwise prompt needs a quoted list of 2+ labels")
-        return ParsedPrompt("pointwise", query, [Passage("", single[0])], labels)
-    if lettered and not numbered:
-        setwise = "most relevant" in intro or len(lettered) != 2
-        kind: PromptKind = "setwise" if setwise else "pairwise"
-        return ParsedPrompt(kind, query, lettered)
-    if numbered and not lettered:
-        return ParsedPrompt("listwise", query, numbered)
-    raise UnrecognizedPrompt(
-        "expected listwise '[n] text' lines, 'Passage A:' lines or one 'Passage:' line"
-    )
+        if not single or len(labels) < 2:
+            raise UnrecognizedPrompt(f"a {kind} prompt needs one 'Passage:' line and a quoted "
+                                     "list of 2+ labels")
+        criteria = [p.text for p in _unique(_CRITERION.findall(text))]
+        if kind == "criteria" and not criteria:
+            raise UnrecognizedPrompt("a criteria prompt needs 'C1. text' criterion lines")
+        return ParsedPrompt(kind, query, [Passage("", single[0])], labels,
+                            criteria if kind == "criteria" else [])
+    passages = _unique((_NUMBERED if kind == "listwise" else _LETTERED).findall(text))
+    if not passages:
+        shape = "'[n] text'" if kind == "listwise" else "'Passage A: text'"
+        raise UnrecognizedPrompt(f"a {kind} prompt needs {shape} lines")
+    return ParsedPrompt(kind, query, passages)
 
 
 def _unique(found: Iterable[tuple[str, str]]) -> list[Passage]:
@@ -463,9 +501,12 @@ class Judge:
             grades.append(grade)
         return grades
 
-    def answer(self, messages: Sequence[Mapping[str, Any]], logprobs: bool = False) -> JudgeAnswer:
-        """The answer to a prompt; raises ``UnrecognizedPrompt`` for an unknown shape."""
-        prompt = parse_prompt(messages)
+    def answer(self, messages: Sequence[Mapping[str, Any]], logprobs: bool = False,
+               kind: str | None = None) -> JudgeAnswer:
+        """The answer to a prompt that asks ``kind`` (when ``None`` or unknown, the kind is
+        read from the prompt; see ``parse_prompt``); raises ``UnrecognizedPrompt`` for a
+        prompt it cannot read."""
+        prompt = parse_prompt(messages, kind)
         rng = self._rng(messages)
         known = self.knowledge.lookup(prompt.query, [p.text for p in prompt.passages])
         answer = self._answer(prompt, self.perceived(prompt, known, rng), rng, logprobs)

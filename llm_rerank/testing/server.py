@@ -7,6 +7,10 @@ an answer leaves ``latency_ms`` after its request arrived, the judge's own work 
 Token counts in ``usage`` come from a simple tokenizer (each word and each punctuation mark
 is one token; see ``llm_rerank.testing.judge.count_tokens``).
 
+A request's ``X-LLM-Rerank-Tag`` header (``strategy=setwise; kind=setwise``, sent by
+``LLMClient``; see ``llm_rerank.tags``) tells the judge what the prompt asks; without one
+(curl, another client) the judge reads the kind off the prompt (counted in ``untagged``).
+
 Failures are deterministic: the n-th attempt of the same messages fails (429 or 503 with
 ``Retry-After: 0``) depending only on ``seed``, the messages and n.
 
@@ -36,6 +40,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from ..eval.io import RerankRequest
+from ..tags import TAG_HEADER, parse_tag
 from .judge import PROMPT_KINDS, Judge, UnrecognizedPrompt, count_tokens, message_text
 
 MODEL_NAME = "judge"
@@ -57,6 +62,7 @@ class JudgeStats(BaseModel):
     garbage_sent: int = 0
     unmatched_passages: int = 0
     bad_requests: int = 0
+    untagged: int = 0  # answered requests without a kind tag: their kind was read off the prompt
     prompt_tokens: int = 0
     completion_tokens: int = 0
     peak_concurrency: int = 0
@@ -123,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
                 owner.count_bad_request()
                 self._send(400, error_body(400, f"body is not valid JSON: {exc}"))
                 return
-            self._send(*owner.complete(body))
+            self._send(*owner.complete(body, parse_tag(self.headers.get(TAG_HEADER))))
         elif path in ("/stats/reset", "/v1/stats/reset"):
             owner.reset_stats()
             self._send(200, owner.stats().model_dump())
@@ -253,15 +259,16 @@ class JudgeServer:
             self._stats.requests += 1
             self._stats.bad_requests += 1
 
-    def complete(self, body: object) -> Reply:
-        """Answer one chat-completion request body: ``(status, payload, headers)``."""
+    def complete(self, body: object, tag: Mapping[str, str] | None = None) -> Reply:
+        """Answer one chat-completion request body, whose request carried ``tag`` (its
+        ``kind`` says what the prompt asks): ``(status, payload, headers)``."""
         with self._lock:
             self._stats.requests += 1
             self._in_flight += 1
             self._stats.peak_concurrency = max(self._stats.peak_concurrency, self._in_flight)
         arrived = time.monotonic()
         try:
-            reply = self._complete(body)
+            reply = self._complete(body, tag or {})
             if self.judge.knobs.latency_ms:  # the judge's own work happens within the delay
                 time.sleep(max(0.0, arrived + self.judge.knobs.latency_ms / 1000
                                - time.monotonic()))
@@ -275,7 +282,7 @@ class JudgeServer:
             self._stats.bad_requests += 1
         return 400, error_body(400, message), {}
 
-    def _complete(self, body: object) -> Reply:
+    def _complete(self, body: object, tag: Mapping[str, str]) -> Reply:
         if not isinstance(body, dict):
             return self._bad_request("the body must be a JSON object")
         messages = body.get("messages")
@@ -297,7 +304,7 @@ class JudgeServer:
             return status, error_body(status, f"simulated {message}"), {"Retry-After": "0"}
         want_logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
         try:
-            answer = self.judge.answer(messages, logprobs=want_logprobs)
+            answer = self.judge.answer(messages, logprobs=want_logprobs, kind=tag.get("kind"))
         except UnrecognizedPrompt as exc:
             return self._bad_request(f"unrecognised prompt: {exc}")
         prompt_tokens = sum(count_tokens(message_text(m.get("content"))) for m in messages)
@@ -305,6 +312,7 @@ class JudgeServer:
         with self._lock:
             self._stats.by_kind[answer.kind] = self._stats.by_kind.get(answer.kind, 0) + 1
             self._stats.garbage_sent += int(answer.garbage)
+            self._stats.untagged += "kind" not in tag
             self._stats.unmatched_passages += answer.unmatched
             self._stats.prompt_tokens += prompt_tokens
             self._stats.completion_tokens += completion_tokens
