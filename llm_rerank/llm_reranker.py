@@ -25,8 +25,8 @@ from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, regi
 from .models import RankedResults
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
-from .tags import request_tag
 from .reranker import RankingContext, Reranker
+from .tags import request_tag
 
 T = TypeVar("T")
 

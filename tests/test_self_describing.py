@@ -21,10 +21,10 @@ from llm_rerank.cli import main
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.eval.metrics import ndcg
 from llm_rerank.llm import Completion
+from llm_rerank.llm_reranker import LLMReranker
 from llm_rerank.models import Document
 from llm_rerank.parsing import parse_passage_choice
 from llm_rerank.prompts import PromptTemplate, prompts_dir
-from llm_rerank.llm_reranker import LLMReranker
 from llm_rerank.registry import get_reranker, reranker_class, reranker_names
 from llm_rerank.reranker import RankingContext, Scored
 from llm_rerank.tags import TAG_HEADER
@@ -111,7 +111,7 @@ def bestof(tmp_path: Path) -> Iterator[type[BestOfReranker]]:
     plugin = type("BestOf", (BestOfReranker,), {"default_template": str(template)})
     register_reranker("bestof", plugin)
     yield plugin
-    import llm_rerank.reranker as registry
+    import llm_rerank.registry as registry
 
     registry._REGISTRY.pop("bestof", None)
 

@@ -62,8 +62,8 @@ def strategy_template(name: str) -> PromptTemplate | None:
     >>> strategy_template("setwise").kind, strategy_template("cross-encoder")
     ('setwise', None)
     """
-    from ..prompts import PromptTemplate
     from ..llm_reranker import LLMReranker
+    from ..prompts import PromptTemplate
     from ..registry import reranker_class
 
     strategy = reranker_class(name)

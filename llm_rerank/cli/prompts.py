@@ -57,8 +57,8 @@ def load_template(name: str) -> PromptTemplate:
     from pathlib import Path
 
     from ..errors import InvalidInput
-    from ..prompts import PromptTemplate
     from ..llm_reranker import LLMReranker
+    from ..prompts import PromptTemplate
     from ..registry import reranker_class, reranker_names
 
     if name in reranker_names() and not Path(name).is_file():
