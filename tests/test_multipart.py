@@ -18,10 +18,9 @@ from llm_rerank.cli import main
 from llm_rerank.criteria import VERDICT_VALUES, parse_decomposition, parse_verdicts
 from llm_rerank.data import load_multipart
 from llm_rerank.eval import alpha_ndcg, aspect_recall, ndcg
-from llm_rerank.eval.io import read_requests
+from llm_rerank.eval.io import Aspect, read_aspect_qrels, read_requests
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import FakeAnswer, Judge, fake_llm
-from llm_rerank.testing.judge import Aspect, read_aspect_qrels
 
 SAMPLE = load_multipart()
 SAMPLE_IDS = [request.query_id for request in SAMPLE.requests]

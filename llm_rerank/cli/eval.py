@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..eval.metrics import evaluate
+    from ..eval.io import read_aspect_qrels
     from ..eval.trec import read_qrels, read_run
-    from ..testing.judge import read_aspect_qrels
 
     aspects = read_aspect_qrels(args.aspects) if args.aspects else None
     report = evaluate(read_run(args.run), read_qrels(args.qrels), args.metrics,

@@ -12,7 +12,7 @@ that follows. A passage or query it cannot identify gets grade 0 and is counted 
 ``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
 Multi-part queries (``aspects``, the qrels extension ``qid criterion docid grade``; see
-``read_aspect_qrels``): a prompt with a ``Query to split:`` line is a decomposition request,
+``llm_rerank.eval.io.read_aspect_qrels``): a prompt with a ``Query to split:`` line is a decomposition request,
 answered with the query's known criteria, one per line (``"1. text"``), or with the query
 itself when none are known. A prompt with ``C1. text`` criterion lines and one
 ``Passage:`` line asks for per-criterion verdicts: each criterion whose text matches a
@@ -48,13 +48,12 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
-from ..eval.io import RerankRequest
+from ..eval.io import Aspect, RerankRequest
 
 PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise", "criteria", "decompose"]
 PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
@@ -335,65 +334,6 @@ class Knowledge:
 def _stable_seed(*parts: object) -> int:
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:8], "big")
-
-
-@dataclass
-class Aspect:
-    """One known criterion of a query: its text and its grades (``{docid: grade}``)."""
-
-    text: str
-    grades: dict[str, int]
-
-
-AspectQrels = dict[str, dict[str, dict[str, int]]]  # qid -> criterion id -> docid -> grade
-
-
-def read_aspect_qrels(path: str | Path) -> AspectQrels:
-    """Read the qrels extension for multi-part queries: lines ``qid criterion docid grade``
-    (``criterion`` is an id without spaces; blank lines and ``#`` comments skipped).
-
-    >>> import tempfile, os
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".qrels", delete=False) as f:
-    ...     _ = f.write("q1 cost d1 2\\nq1 winter d1 0\\n")
-    >>> read_aspect_qrels(f.name)
-    {'q1': {'cost': {'d1': 2}, 'winter': {'d1': 0}}}
-    >>> os.unlink(f.name)
-    """
-    found: AspectQrels = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 4 or not fields[3].lstrip("-").isdigit():
-            raise InvalidInput(f"{path}:{number}: expected 'qid criterion docid grade', "
-                               f"got {line.strip()[:80]!r}")
-        qid, criterion, doc_id, grade = fields
-        found.setdefault(qid, {}).setdefault(criterion, {})[doc_id] = int(grade)
-    return found
-
-
-def read_query_parts(path: str | Path) -> dict[str, list[tuple[str, str]]]:
-    """Each multi-part query's parts, ``(id, text)``, from the ``"parts": [{id, text}]`` of
-    its row in a queries JSONL (rows without ``parts`` are left out).
-
-    >>> import tempfile, os
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-    ...     _ = f.write('{"query_id": "q1", "parts": [{"id": "cost", "text": "Cost?"}]}\\n')
-    >>> read_query_parts(f.name)
-    {'q1': [('cost', 'Cost?')]}
-    >>> os.unlink(f.name)
-    """
-    parts: dict[str, list[tuple[str, str]]] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line) if line.strip() else None
-        if isinstance(row, dict) and isinstance(row.get("parts"), list):
-            try:
-                parts[str(row["query_id"])] = [(str(p["id"]), str(p["text"]))
-                                               for p in row["parts"]]
-            except (KeyError, TypeError):
-                raise InvalidInput(f"{path}:{number}: 'parts' must be a list of {{id, text}} "
-                                   "with the row's query_id") from None
-    return parts
 
 
 class Judge:
