@@ -21,8 +21,8 @@ from pathlib import Path
 from llm_rerank import CrossEncoderReranker, ListwiseReranker, Reranker, Usage
 from llm_rerank.eval.compare import compare_runs, summary_text
 from llm_rerank.eval.io import RerankRequest, read_requests
-from llm_rerank.eval.trec import Run, read_qrels, run_from_rankings
 from llm_rerank.eval.report import write_html
+from llm_rerank.eval.trec import Run, read_qrels, run_from_rankings
 
 
 def rerank(reranker: Reranker, requests: list[RerankRequest]) -> tuple[Run, Usage, float]:

@@ -31,11 +31,12 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from .budget import Budget
-from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria, parse_decomposition
+from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
 from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
 from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
+from .parsing_criteria import parse_decomposition
 from .prompts import PromptTemplate, one_line, truncate_passage
 from .workers import arank_batch_in_workers, check_workers
 
@@ -77,6 +78,29 @@ class RankingContext:
     budget: Budget | None = None
     deadline: float | None = None
     budget_note: str | None = None
+
+    def child(self, **changes: Any) -> RankingContext:
+        """A context for a ranking nested in this query's (``changes`` replace fields, e.g.
+        ``documents``): it shares the query's usage, errors, budget and deadline, so its
+        calls count and stop here, and starts its own ``stopped``, ``prompts_shrunk`` and
+        ``budget_note`` (``absorb`` folds them back).
+
+        >>> ctx = RankingContext("q", [Document(text="a"), Document(text="b")], top_n=1)
+        >>> sub = ctx.child(documents=ctx.documents[1:])
+        >>> sub.usage is ctx.usage, sub.errors is ctx.errors, len(sub.documents), sub.query
+        (True, True, 1, 'q')
+        """
+        from dataclasses import replace
+
+        return replace(self, **{"stopped": None, "prompts_shrunk": 0, "budget_note": None,
+                                **changes})
+
+    def absorb(self, child: RankingContext) -> None:
+        """Fold a ``child`` context's outcome back: its stop reason and budget note unless
+        this context has its own, and its shrunk prompts."""
+        self.stopped = self.stopped or child.stopped
+        self.budget_note = self.budget_note or child.budget_note
+        self.prompts_shrunk += child.prompts_shrunk
 
 
 def validate_inputs(query: object, documents: object) -> tuple[str, list[Document]]:
@@ -525,10 +549,10 @@ class LLMReranker(Reranker):
     def prepare(self, ctx: RankingContext, budget: Budget | None) -> None:
         """The query's budget (its own limits, inside ``budget`` when shared) and deadline."""
         o = self.options
-        if o.max_calls is None and o.max_tokens is None and o.max_cost_usd is None:
+        if o.max_calls is None and o.max_budget_tokens is None and o.max_cost_usd is None:
             ctx.budget = budget
         else:
-            ctx.budget = Budget(max_calls=o.max_calls, max_tokens=o.max_tokens,
+            ctx.budget = Budget(max_calls=o.max_calls, max_tokens=o.max_budget_tokens,
                                 max_cost_usd=o.max_cost_usd, parent=budget)
         if o.deadline_s is not None:
             ctx.deadline = asyncio.get_running_loop().time() + o.deadline_s

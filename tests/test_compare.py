@@ -14,8 +14,8 @@ from llm_rerank.eval.compare import (
     rank_biased_overlap,
     summary_text,
 )
-from llm_rerank.eval.trec import run_from_rankings
 from llm_rerank.eval.report import render_html, write_html
+from llm_rerank.eval.trec import run_from_rankings
 
 DOCS = [f"d{i}" for i in range(12)]
 

@@ -15,10 +15,11 @@ import pytest
 
 from llm_rerank import get_reranker
 from llm_rerank.cli import main
-from llm_rerank.criteria import VERDICT_VALUES, parse_decomposition, parse_verdicts
+from llm_rerank.criteria import VERDICT_VALUES
 from llm_rerank.data import load_multipart
 from llm_rerank.eval import alpha_ndcg, aspect_recall, ndcg
 from llm_rerank.eval.io import Aspect, read_aspect_qrels, read_requests
+from llm_rerank.parsing_criteria import parse_decomposition, parse_verdicts
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import FakeAnswer, Judge, fake_llm
 

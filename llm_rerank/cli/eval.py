@@ -53,8 +53,8 @@ def format_table(report: Any, per_query: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..eval.metrics import evaluate
     from ..eval.io import read_aspect_qrels
+    from ..eval.metrics import evaluate
     from ..eval.trec import read_qrels, read_run
 
     aspects = read_aspect_qrels(args.aspects) if args.aspects else None

@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import InvalidInput
+from ..models import Usage
 from .metrics import parse_metrics
 from .trec import ranking
-from ..models import Usage
 
 RunScores = Mapping[str, Mapping[str, float]]
 Judgments = Mapping[str, Mapping[str, int]]

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from .compare import ComparisonReport, QueryComparison, RankedDoc
 from ..files import atomic_write
 from ..models import Usage
+from .compare import ComparisonReport, QueryComparison, RankedDoc
 
 _CSS = """
 :root { --a: #4c6ef5; --b: #e8590c; --good: #2b8a3e; --bad: #c92a2a; --muted: #868e96;

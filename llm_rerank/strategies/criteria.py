@@ -41,24 +41,17 @@ explanation that costs answer tokens), ``aggregate``, ``passes_required`` and ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ..criteria import (
-    VERDICT_VALUES,
-    Criteria,
-    CriteriaSpec,
-    Criterion,
-    Verdict,
-    criteria_details,
-    expected_value,
-    parse_verdicts,
-)
+from ..criteria import VERDICT_VALUES, Criteria, CriteriaSpec, Criterion
 from ..llm import Completion
 from ..models import Usage
 from ..options import LLMOptions
+from ..parsing_criteria import Verdict, parse_verdicts
 from ..reranker import (
     LLMReranker,
     RankingContext,
@@ -69,6 +62,9 @@ from ..reranker import (
     validate_inputs,
 )
 from .pointwise import logprob_params
+
+if TYPE_CHECKING:
+    from .listwise import ListwiseReranker
 
 TOKENS_PER_VERDICT = 8
 TOKENS_PER_REASON = 48
@@ -116,6 +112,37 @@ def coverage_gain(values: Sequence[float], weights: Sequence[float],
             uncovered *= 1.0 - other[c]
         gain += weight * value * uncovered
     return gain
+
+
+def expected_value(verdict: Verdict, labels: Mapping[str, float]) -> float:
+    """A verdict's value rescaled to [0, 1]: the expected label value over its
+    probabilities, else its label's value; no label reads as the lowest (0).
+
+    >>> expected_value(Verdict("partly"), VERDICT_VALUES)
+    0.5
+    """
+    low, high = min(labels.values()), max(labels.values())
+    if verdict.probabilities:
+        value = sum(p * labels[label] for label, p in verdict.probabilities.items())
+    elif verdict.label is not None:
+        value = labels[verdict.label]
+    else:
+        value = low
+    return (value - low) / (high - low)
+
+
+def criteria_details(criteria: Criteria, verdicts: Sequence[Verdict],
+                     labels: Mapping[str, float], explain: bool) -> list[dict[str, Any]]:
+    """``details["criteria"]``: per criterion its text, label, probability (the expected
+    value in [0, 1]) and, with ``explain``, the reason."""
+    rows = []
+    for criterion, verdict in zip(criteria, verdicts, strict=True):
+        row: dict[str, Any] = {"criterion": criterion.text, "label": verdict.label,
+                               "probability": expected_value(verdict, labels)}
+        if explain:
+            row["reason"] = verdict.reason
+        rows.append(row)
+    return rows
 
 
 class CriteriaReranker(LLMReranker):
@@ -241,22 +268,20 @@ class CriteriaReranker(LLMReranker):
 
     async def _refine(self, ctx: RankingContext, order: list[Scored]) -> list[Scored]:
         """The top ``refine_top`` reranked by one listwise pass over them."""
-        from .listwise import ListwiseReranker
-
         top = order[: self.options.refine_top]
-        listwise = ListwiseReranker(self.model or "", **self._listwise_options(len(top)))
-        sub = RankingContext(query=ctx.query, documents=[ctx.documents[s.index] for s in top],
-                             instructions=ctx.instructions, criteria=ctx.criteria,
-                             usage=ctx.usage, errors=ctx.errors, budget=ctx.budget,
-                             deadline=ctx.deadline)
-        refined = await listwise._order(sub)
-        ctx.stopped = ctx.stopped or sub.stopped
-        ctx.budget_note = ctx.budget_note or sub.budget_note
-        ctx.prompts_shrunk += sub.prompts_shrunk
+        sub = ctx.child(documents=[ctx.documents[s.index] for s in top])
+        refined = await self._refiner._order(sub)
+        ctx.absorb(sub)
         return ([Scored(top[s.index].index, None, top[s.index].details) for s in refined]
                 + [Scored(s.index, None, s.details) for s in order[len(top):]])
 
-    def _listwise_options(self, window: int) -> dict[str, Any]:
+    @cached_property
+    def _refiner(self) -> ListwiseReranker:
+        """The listwise reranker of ``refine``, built on first use: this reranker's LLM
+        options, one window of ``refine_top`` (so one call per query)."""
+        from .listwise import ListwiseReranker
+
         shared = set(LLMOptions.model_fields) - {"template", "criteria"}
         options = {name: getattr(self.options, name) for name in shared}
-        return {**options, "window_size": max(2, window), "step": max(2, window)}
+        window = max(2, self.options.refine_top)
+        return ListwiseReranker(self.model or "", **options, window_size=window, step=window)

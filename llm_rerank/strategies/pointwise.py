@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 from ..errors import InvalidInput
 from ..llm import Completion
 from ..options import LLMOptions
-from ..parsing import first_answer_token, label_probabilities, normalise, parse_label
+from ..parsing import first_answer_token, label_probabilities, lowercase_words, parse_label
 from ..reranker import LLMReranker, RankingContext, Scored, gather_in_order
 
 DEFAULT_LABELS = ("unlikely", "likely", "very likely")
@@ -62,11 +62,11 @@ def label_values(labels: Labels) -> dict[str, float]:
     if len(pairs) < 2:
         raise InvalidInput(f"labels must hold at least two labels, got {labels!r}")
     for label, value in pairs:
-        if not isinstance(label, str) or not normalise(label):
+        if not isinstance(label, str) or not lowercase_words(label):
             raise InvalidInput(f"every label must be a str with a letter or digit, got {label!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise InvalidInput(f"label {label!r} has value {value!r}, expected a number")
-    if len({normalise(label) for label, _ in pairs}) < len(pairs):
+    if len({lowercase_words(label) for label, _ in pairs}) < len(pairs):
         raise InvalidInput(f"labels must differ (ignoring case and punctuation), got {labels!r}")
     return {label: float(value) for label, value in sorted(pairs, key=lambda pair: pair[1])}
 

@@ -12,13 +12,14 @@ that follows. A passage or query it cannot identify gets grade 0 and is counted 
 ``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
 Multi-part queries (``aspects``, the qrels extension ``qid criterion docid grade``; see
-``llm_rerank.eval.io.read_aspect_qrels``): a prompt with a ``Query to split:`` line is a decomposition request,
-answered with the query's known criteria, one per line (``"1. text"``), or with the query
-itself when none are known. A prompt with ``C1. text`` criterion lines and one
-``Passage:`` line asks for per-criterion verdicts: each criterion whose text matches a
-known criterion of the query (case and white space ignored) is judged from its own
-grades, the whole query from the overall qrels, any other criterion as grade 0; the
-answer is ``C1: yes`` lines, labels chosen like pointwise ones (logprobs at each label).
+``llm_rerank.eval.io.read_aspect_qrels``): a prompt with a ``Query to split:`` line is a
+decomposition request, answered with the query's known criteria, one per line
+(``"1. text"``), or with the query itself when none are known. A prompt with ``C1. text``
+criterion lines and one ``Passage:`` line asks for per-criterion verdicts: each criterion
+whose text matches a known criterion of the query (case and white space ignored) is judged
+from its own grades, the whole query from the overall qrels, any other criterion as grade
+0; the answer is ``C1: yes`` lines, labels chosen like pointwise ones (logprobs at each
+label).
 
 Perceived grade = grade + ``noise`` * N(0, 1) + ``position_bias`` * (1 - pos / (n - 1)),
 drawn from a random generator seeded by ``seed`` and the messages, so the same prompt always
