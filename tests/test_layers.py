@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import llm_rerank
 
 PACKAGE = Path(llm_rerank.__file__).resolve().parent
@@ -56,3 +58,16 @@ def test_no_production_module_imports_the_testing_package() -> None:
         if reached:
             offenders[name] = reached
     assert offenders == {}
+
+
+def test_server_and_judge_count_tokens_with_one_tokenizer() -> None:
+    pytest.importorskip("starlette", reason="the server needs the 'server' extra")
+    from llm_rerank import tokens
+    from llm_rerank.server import app
+    from llm_rerank.testing import judge, server
+
+    assert app.count_word_tokens is server.count_word_tokens is tokens.count_word_tokens
+    assert judge.word_tokens is tokens.word_tokens
+    definitions = [path.name for path in PACKAGE.rglob("*.py")
+                   if "def count_tokens" in path.read_text(encoding="utf-8")]
+    assert definitions == ["llm.py"]  # the model's tokenizer, through LiteLLM

@@ -55,6 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
 from ..eval.io import Aspect, RerankRequest
+from ..tokens import word_tokens
 
 PromptKind = Literal["listwise", "pairwise", "pointwise", "setwise", "criteria", "decompose"]
 PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
@@ -69,8 +70,6 @@ _LABEL_LINE = re.compile(r"^Labels\b[^:\n]*:(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"\n]+)"')
 _SPLIT = re.compile(r"^Query to split:[ \t]*(.*)$", re.MULTILINE)
 _CRITERION = re.compile(r"^C(\d+)\.[ \t]?(.*)$", re.MULTILINE)
-# The simulated tokenizer: a word or one punctuation mark, with its leading white space.
-_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 _PREFIX_KEY_WORDS = 8
 _MAX_PREFIX_WORDS = 200  # words of prepended metadata skipped at most when matching
 _LABEL_SHARPNESS = 2.0  # logit = -sharpness * (label value - perceived value) ** 2
@@ -80,26 +79,12 @@ class UnrecognizedPrompt(ValueError):
     """The messages are not one of the four prompt shapes the judge understands."""
 
 
-def count_tokens(text: str) -> int:
-    """Tokens by the judge's simple tokenizer: each word and each punctuation mark is one.
+def collapse_casefold(text: str) -> str:
+    """White space collapsed, case folded: how passages are compared to known documents.
 
-    >>> count_tokens("[2] > [1], done")
-    9
+    >>> collapse_casefold("  Paris   is  the CAPITAL ")
+    'paris is the capital'
     """
-    return len(_TOKEN.findall(text))
-
-
-def tokenize(text: str) -> list[str]:
-    """Split ``text`` into tokens that concatenate back to it (leading spaces kept).
-
-    >>> tokenize("very likely")
-    ['very', ' likely']
-    """
-    return _TOKEN.findall(text)
-
-
-def normalize(text: str) -> str:
-    """White space collapsed, case folded: how passages are compared to known documents."""
     return " ".join(text.split()).casefold()
 
 
@@ -244,21 +229,21 @@ class Knowledge:
         self._by_query_key: dict[tuple[str, str], list[_Known]] = {}
         self._global: dict[str, list[_Known]] = {}
         for request in requests:
-            query = normalize(request.query)
+            query = collapse_casefold(request.query)
             self._query_ids.setdefault(query, []).append(str(request.query_id))
             for position, document in enumerate(request.documents):
                 doc_id = document.id if document.id is not None else str(position)
-                known = _Known(doc_id, normalize(document.text))
+                known = _Known(doc_id, collapse_casefold(document.text))
                 self._by_query.setdefault(query, []).append(known)
                 self._by_query_key.setdefault((query, _prefix_key(known.text)), []).append(known)
                 self._global.setdefault(_prefix_key(known.text), []).append(known)
 
     def knows_query(self, query: str) -> bool:
-        return normalize(query) in self._query_ids
+        return collapse_casefold(query) in self._query_ids
 
     def query_ids(self, query: str) -> list[str]:
         """The ids of the known queries with this text."""
-        return list(self._query_ids.get(normalize(query), []))
+        return list(self._query_ids.get(collapse_casefold(query), []))
 
     def find_documents(self, query: str, passage: str) -> list[str]:
         """Ids of the known documents whose text starts with ``passage``: the query's own
@@ -268,7 +253,7 @@ class Knowledge:
         A passage with words prepended (metadata lines) matches on the text after them, if
         at least ``_PREFIX_KEY_WORDS`` words or a whole document remain.
         """
-        text = normalize(passage)
+        text = collapse_casefold(passage)
         if not text:
             return []
         found = self._starting_with(query, text)
@@ -280,7 +265,7 @@ class Knowledge:
         return list(dict.fromkeys(found))
 
     def _starting_with(self, query: str, text: str) -> list[str]:
-        for candidates in (self._by_query.get(normalize(query), []),
+        for candidates in (self._by_query.get(collapse_casefold(query), []),
                            self._global.get(_prefix_key(text), [])):
             exact = [known.doc_id for known in candidates if known.text == text]
             found = [known.doc_id for known in candidates if _is_word_prefix(text, known.text)]
@@ -293,7 +278,7 @@ class Knowledge:
         tail is long enough to be telling or is a whole document."""
         long_enough = tail.count(" ") + 1 >= _PREFIX_KEY_WORDS
         key = _prefix_key(tail)
-        for candidates in (self._by_query_key.get((normalize(query), key), []),
+        for candidates in (self._by_query_key.get((collapse_casefold(query), key), []),
                            self._global.get(key, [])):
             found = [known.doc_id for known in candidates if _is_word_prefix(tail, known.text)
                      and (long_enough or known.text == tail)]
@@ -308,7 +293,7 @@ class Knowledge:
         Passages with the same text (duplicate documents) are matched to distinct documents
         in input order, so duplicates judged differently keep their own grades.
         """
-        query_ids = self._query_ids.get(normalize(query))
+        query_ids = self._query_ids.get(collapse_casefold(query))
         if not query_ids:
             return [None] * len(passages)
         used: set[str] = set()
@@ -367,14 +352,15 @@ class Judge:
         """Each criterion's grade for the prompt's passage and the scale's top grade."""
         found = self.knowledge.find_documents(prompt.query, prompt.passages[0].text)
         doc_id = found[0] if found else None
-        by_text = {normalize(aspect.text): aspect for aspect in self.known_aspects(prompt.query)}
+        by_text = {collapse_casefold(aspect.text): aspect
+                   for aspect in self.known_aspects(prompt.query)}
         grades = []
         for criterion in prompt.criteria:
-            aspect = by_text.get(normalize(criterion))
+            aspect = by_text.get(collapse_casefold(criterion))
             if aspect is not None:
                 grade = aspect.grades.get(doc_id, 0) if doc_id is not None else 0
                 grades.append((grade, self.max_aspect_grade))
-            elif normalize(criterion) == normalize(prompt.query):
+            elif collapse_casefold(criterion) == collapse_casefold(prompt.query):
                 grades.append((self.knowledge.grade(prompt.query, prompt.passages[0].text),
                                self.knowledge.max_grade))
             else:
@@ -463,12 +449,12 @@ def _labelled(labels: list[str], share: float, lead: str
     total = math.log(sum(math.exp(x - top) for x in logits)) + top
     by_token: dict[str, float] = {}
     for label, logit in zip(labels, logits, strict=True):
-        pieces = tokenize(lead + label)
+        pieces = word_tokens(lead + label)
         token = pieces[0] if pieces else label
         by_token[token] = _log_add(by_token.get(token), logit - total)
     alternatives = sorted(by_token.items(), key=lambda item: -item[1])
     positions = _plain_logprobs(lead + chosen)
-    pieces = tokenize(lead + chosen)
+    pieces = word_tokens(lead + chosen)
     first = pieces[0] if pieces else chosen
     positions[0] = _position(first, by_token.get(first, 0.0), alternatives)
     return chosen, positions
@@ -493,7 +479,7 @@ def _position(token: str, logprob: float,
 
 def _plain_logprobs(text: str) -> list[dict[str, Any]]:
     """Certain (logprob 0) entries for every token of ``text``: OpenAI's ``logprobs.content``."""
-    return [_position(token, 0.0, [(token, 0.0)]) for token in tokenize(text) or [""]]
+    return [_position(token, 0.0, [(token, 0.0)]) for token in word_tokens(text) or [""]]
 
 
 _CHATTER = (
