@@ -3,8 +3,9 @@ white space before it.
 
 The HTTP server measures and cuts passages with it (it may front several models, so it uses
 no model's tokenizer; subword tokenizers make at least as many tokens of a text, so a cut at
-N keeps at most N words), and the simulated judge reports its usage in these tokens. For a
-model's own token count, ``LLMClient.count_tokens`` asks LiteLLM.
+N keeps at most N words), and the simulated judge reports its usage in these tokens. A
+model's own token count (for budgets and context windows) is the LLM client's
+``count_tokens``, through LiteLLM.
 
 >>> word_tokens("Paris, France.")
 ['Paris', ',', ' France', '.']
