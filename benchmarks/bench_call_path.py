@@ -89,7 +89,7 @@ def budgets() -> str:
 async def spend_limits(url: str, requests: list[Any]) -> str:
     rows: list[list[object]] = []
     request = requests[0]
-    for label, options in [("max_tokens=5000", {"max_tokens": 5_000}),
+    for label, options in [("max_budget_tokens=5000", {"max_budget_tokens": 5_000}),
                            ("max_cost_usd=0.0005", {"max_cost_usd": 0.0005})]:
         reranker = get_reranker("pointwise", model="openai/judge", api_base=url, api_key="x",
                                 cache=False, on_budget="keep_order", max_concurrency=32,

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from llm_rerank import CrossEncoderReranker, ListwiseReranker, Reranker, Usage
-from llm_rerank.compare import compare_runs, summary_text
+from llm_rerank.eval.compare import compare_runs, summary_text
 from llm_rerank.eval.io import RerankRequest, read_requests
+from llm_rerank.eval.report import write_html
 from llm_rerank.eval.trec import Run, read_qrels, run_from_rankings
-from llm_rerank.report import write_html
 
 
 def rerank(reranker: Reranker, requests: list[RerankRequest]) -> tuple[Run, Usage, float]:

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from .budget import Budget
-from .criteria import Criteria, CriteriaSpec, Criterion, parse_decomposition
+from .criteria import Criteria, CriteriaSpec, Criterion
 from .errors import BudgetExceeded, InvalidInput, LLMCallError
 from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
 from .models import RankedResults
 from .options import LLMOptions
+from .parsing_criteria import parse_decomposition
 from .prompts import PromptTemplate, one_line, truncate_passage
 from .reranker import RankingContext, Reranker
 from .tags import request_tag
@@ -135,10 +136,10 @@ class LLMReranker(Reranker):
     def prepare(self, ctx: RankingContext, budget: Budget | None) -> None:
         """The query's budget (its own limits, inside ``budget`` when shared) and deadline."""
         o = self.options
-        if o.max_calls is None and o.max_tokens is None and o.max_cost_usd is None:
+        if o.max_calls is None and o.max_budget_tokens is None and o.max_cost_usd is None:
             ctx.budget = budget
         else:
-            ctx.budget = Budget(max_calls=o.max_calls, max_tokens=o.max_tokens,
+            ctx.budget = Budget(max_calls=o.max_calls, max_tokens=o.max_budget_tokens,
                                 max_cost_usd=o.max_cost_usd, parent=budget)
         if o.deadline_s is not None:
             ctx.deadline = asyncio.get_running_loop().time() + o.deadline_s

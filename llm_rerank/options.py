@@ -14,11 +14,16 @@ llm_rerank.errors.InvalidInput: Listwise: option max_calls=1.5: Input should be 
 Traceback (most recent call last):
     ...
 TypeError: Listwise got an unknown option 'max_call'; did you mean 'max_calls'?
+
+A renamed option (``RENAMED_OPTIONS``) is still accepted under its old name, with a
+``DeprecationWarning``; giving both names raises ``InvalidInput``.
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
+import warnings
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -32,6 +37,9 @@ OptionsT = TypeVar("OptionsT", bound="RerankerOptions")
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 10
+# deprecated option name -> the option's name now (the old name still works, with a warning)
+RENAMED_OPTIONS: dict[str, str] = {"max_tokens": "max_budget_tokens"}
+_PACKAGE_DIR = str(Path(__file__).parent)  # a deprecation is reported at the first frame outside
 
 
 class RerankerOptions(BaseModel):
@@ -43,6 +51,7 @@ class RerankerOptions(BaseModel):
     @classmethod
     def parse(cls: type[OptionsT], owner: str, values: dict[str, Any]) -> OptionsT:
         """Validate ``values`` for reranker class ``owner`` (named in every error)."""
+        values = _renamed(owner, values, set(cls.model_fields))
         known = set(cls.model_fields)
         for name in values:
             if name not in known:
@@ -62,6 +71,23 @@ class RerankerOptions(BaseModel):
                 problems.append(f"option {name}={values.get(name, error.get('input'))!r}: "
                                 f"{message}")
             raise InvalidInput(f"{owner}: " + "; ".join(dict.fromkeys(problems))) from None
+
+
+def _renamed(owner: str, values: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """``values`` with the deprecated names of options in ``known`` replaced by their
+    current names, warning (``DeprecationWarning``, at the caller outside this package)."""
+    old_names = [old for old, new in RENAMED_OPTIONS.items() if old in values and new in known]
+    for old in old_names:
+        new = RENAMED_OPTIONS[old]
+        if new in values:
+            raise InvalidInput(f"{owner}: options {old!r} and {new!r} are one option ({old!r} "
+                               f"is its deprecated name); give only {new!r}")
+        frame, level = sys._getframe(0), 1
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(f"{owner}: option {old!r} is deprecated, use {new!r} (same meaning)",
+                      DeprecationWarning, stacklevel=level)
+    return {RENAMED_OPTIONS[k] if k in old_names else k: v for k, v in values.items()}
 
 
 class LLMOptions(RerankerOptions):
@@ -84,8 +110,9 @@ class LLMOptions(RerankerOptions):
         "litellm", description="'litellm', or 'direct': openai/... models posted straight to "
                                "the OpenAI-compatible api_base (less client CPU per call)")
     max_calls: int | None = Field(None, ge=1, description="per-query budget: call attempts")
-    max_tokens: int | None = Field(None, ge=1,
-                                   description="per-query budget: prompt + completion tokens")
+    max_budget_tokens: int | None = Field(
+        None, ge=1, description="per-query budget: prompt + completion tokens (formerly "
+                                "max_tokens, still accepted with a DeprecationWarning)")
     max_cost_usd: float | None = Field(None, gt=0, description="per-query budget: US dollars")
     on_budget: OnBudget = Field("raise", description="'raise' BudgetExceeded (with the partial "
                                                      "ranking) or 'keep_order'")

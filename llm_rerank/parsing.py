@@ -305,7 +305,6 @@ class _ClauseReader:
 
 # --- pointwise labels ------------------------------------------------------------------
 
-_NOT_WORD = re.compile(r"[\W_]+")
 _CONTRACTED_NOT = re.compile(r"n['’]t\b", re.IGNORECASE)
 _UP_TO_LAST_BREAK = re.compile(r".*(?:[,;!?\n]|[.:](?!\w))", re.DOTALL)
 _MAX_TOKEN_CHARS = 100  # a longer "token" is content that matches no label
@@ -315,9 +314,9 @@ _FILLERS = frozenset({"very", "so", "that", "too", "really", "quite", "at", "all
                       "exactly", "particularly", "especially", "entirely", "terribly"})
 
 
-def normalise(text: str) -> str:
+def lowercase_words(text: str) -> str:
     """Lowercase words separated by single spaces: ``' "Very-likely."'`` -> ``'very likely'``."""
-    return _NOT_WORD.sub(" ", text.lower()).strip()
+    return _NON_WORD.sub(" ", text.lower()).strip()
 
 
 @lru_cache(maxsize=256)
@@ -335,7 +334,7 @@ def _negated(before: str) -> bool:
     them stops the search ("Not sure, likely")."""
     window = before[-64:]
     clause_end = _UP_TO_LAST_BREAK.match(window)
-    words = normalise(_CONTRACTED_NOT.sub(" not", window[clause_end.end():] if clause_end
+    words = lowercase_words(_CONTRACTED_NOT.sub(" not", window[clause_end.end():] if clause_end
                                           else window)).split()
     if len(before) > 64 and clause_end is None:
         words = words[1:]  # the first word may be cut
@@ -361,7 +360,7 @@ def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
     True
     """
     order = list(labels)
-    names = {normalise(label): position for position, label in enumerate(order)}
+    names = {lowercase_words(label): position for position, label in enumerate(order)}
     names.pop("", None)
     if not names:
         return None
@@ -369,7 +368,7 @@ def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
     mention = _label_pattern(tuple(names)).search(answer)
     if mention is None:
         return None
-    position = names[normalise(mention.group())]
+    position = names[lowercase_words(mention.group())]
     if _negated(answer[max(mention.start() - 80, 0): mention.start()]):
         return order[position - 1] if position > 0 else None
     return order[position]
@@ -398,11 +397,11 @@ def label_probabilities(
     probabilities = {token: _probability(logprob) for token, logprob in top.items()}
     total = sum(probabilities.values())
     scale = max(total, 1.0)
-    names = {label: normalise(label) for label in labels}
+    names = {label: lowercase_words(label) for label in labels}
     mass = dict.fromkeys(labels, 0.0)
     formatting = 0.0
     for token, probability in probabilities.items():
-        piece = normalise(token) if len(token) <= _MAX_TOKEN_CHARS else token
+        piece = lowercase_words(token) if len(token) <= _MAX_TOKEN_CHARS else token
         if not piece:
             formatting += probability / scale
             continue
@@ -429,6 +428,6 @@ def first_answer_token(logprobs: Sequence[Mapping[str, float]]) -> Mapping[str, 
     for top in logprobs:
         finite = [(logprob, token) for token, logprob in top.items() if not math.isnan(logprob)]
         token = max(finite)[1] if finite else ""
-        if len(token) > _MAX_TOKEN_CHARS or normalise(token):
+        if len(token) > _MAX_TOKEN_CHARS or lowercase_words(token):
             return top
     return None

@@ -62,6 +62,29 @@ class RankingContext:
     deadline: float | None = None
     budget_note: str | None = None
 
+    def child(self, **changes: Any) -> RankingContext:
+        """A context for a ranking nested in this query's (``changes`` replace fields, e.g.
+        ``documents``): it shares the query's usage, errors, budget and deadline, so its
+        calls count and stop here, and starts its own ``stopped``, ``prompts_shrunk`` and
+        ``budget_note`` (``absorb`` folds them back).
+
+        >>> ctx = RankingContext("q", [Document(text="a"), Document(text="b")], top_n=1)
+        >>> sub = ctx.child(documents=ctx.documents[1:])
+        >>> sub.usage is ctx.usage, sub.errors is ctx.errors, len(sub.documents), sub.query
+        (True, True, 1, 'q')
+        """
+        from dataclasses import replace
+
+        return replace(self, **{"stopped": None, "prompts_shrunk": 0, "budget_note": None,
+                                **changes})
+
+    def absorb(self, child: RankingContext) -> None:
+        """Fold a ``child`` context's outcome back: its stop reason and budget note unless
+        this context has its own, and its shrunk prompts."""
+        self.stopped = self.stopped or child.stopped
+        self.budget_note = self.budget_note or child.budget_note
+        self.prompts_shrunk += child.prompts_shrunk
+
 
 def validate_inputs(query: object, documents: object) -> tuple[str, list[Document]]:
     """Check the query and coerce documents (none is fine), raising ``InvalidInput`` naming

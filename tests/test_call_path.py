@@ -114,7 +114,7 @@ def test_budget_exceeded_carries_the_partial_ranking() -> None:
 def test_token_budget_holds_within_one_calls_estimate() -> None:
     """Defect: there was no token limit."""
     with fake_llm(pointwise_answer) as fake:
-        reranker = PointwiseReranker(fake.model, cache=False, max_tokens=400,
+        reranker = PointwiseReranker(fake.model, cache=False, max_budget_tokens=400,
                                      on_budget="keep_order")
         results = reranker.rank("q", docs(GRADES))
     spent = results.usage.prompt_tokens + results.usage.completion_tokens

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from llm_rerank import InvalidInput, Usage
-from llm_rerank.compare import (
+from llm_rerank.eval.compare import (
     compare_rankings,
     compare_runs,
     kendall_tau_b,
@@ -14,8 +14,8 @@ from llm_rerank.compare import (
     rank_biased_overlap,
     summary_text,
 )
+from llm_rerank.eval.report import render_html, write_html
 from llm_rerank.eval.trec import run_from_rankings
-from llm_rerank.report import render_html, write_html
 
 DOCS = [f"d{i}" for i in range(12)]
 

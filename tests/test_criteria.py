@@ -6,24 +6,19 @@ from __future__ import annotations
 import random
 import re
 import time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llm_rerank import get_reranker
-from llm_rerank.criteria import (
-    VERDICT_VALUES,
-    Criterion,
-    Verdict,
-    coerce_criteria,
-    expected_value,
-    parse_decomposition,
-    parse_verdicts,
-)
+from llm_rerank.criteria import VERDICT_VALUES, Criterion, coerce_criteria
 from llm_rerank.errors import InvalidInput
+from llm_rerank.models import Document
+from llm_rerank.parsing_criteria import Verdict, parse_decomposition, parse_verdicts
 from llm_rerank.reranker import RankingContext, Reranker, Scored
-from llm_rerank.strategies.criteria import CriteriaReranker, coverage_gain
+from llm_rerank.strategies.criteria import CriteriaReranker, coverage_gain, expected_value
 from llm_rerank.testing import FakeAnswer, fake_llm
 from llm_rerank.testing.hostile import bomb, hostile_answer, hostile_logprobs
 
@@ -354,6 +349,55 @@ def test_refine_listwise_reranks_the_top() -> None:
                                                       "both: heat pumps cost less"]
     assert sorted(r.index for r in results) == [0, 1, 2, 3]
     assert results.usage.llm_calls == 5
+
+
+def test_refine_builds_its_listwise_reranker_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llm_rerank.strategies import listwise
+
+    built: list[object] = []
+    original = listwise.ListwiseReranker.__init__
+
+    def counting_init(self: listwise.ListwiseReranker, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(listwise.ListwiseReranker, "__init__", counting_init)
+
+    def judge(messages: Messages) -> str:
+        shown = len(re.findall(r"^\[\d+\]", user(messages), re.MULTILINE))
+        return (" > ".join(f"[{i}]" for i in range(shown, 0, -1)) if shown
+                else keyword_judge(messages))
+
+    with fake_llm(judge) as fake:
+        rr = CriteriaReranker(fake.model, criteria=["heat", "cost"], refine="listwise",
+                              refine_top=3, cache=False)
+        first = rr.rank("q", DOCS)
+        second = rr.rank("another q", DOCS[:2])  # fewer documents than refine_top
+    assert len(built) == 1
+    assert first.usage.llm_calls == 5 and second.usage.llm_calls == 3  # one refine call each
+    shown = [len(re.findall(r"^\[\d+\]", user(r["messages"]), re.MULTILINE))
+             for r in fake.requests if "[1]" in user(r["messages"])]
+    assert shown == [3, 2]  # each query's top, in one window
+
+
+def test_child_context_shares_the_query_accounts_and_absorb_folds_flags_back() -> None:
+    ctx = RankingContext("q", [Document(text=t) for t in "abc"], top_n=2,
+                         instructions="be strict", deadline=12.5)
+    ctx.prompts_shrunk = 1
+    ctx.stopped = None
+    sub = ctx.child(documents=ctx.documents[:2])
+    assert (sub.query, sub.instructions, sub.top_n, sub.deadline) == ("q", "be strict", 2, 12.5)
+    assert sub.usage is ctx.usage and sub.errors is ctx.errors and sub.budget is ctx.budget
+    assert (sub.prompts_shrunk, sub.stopped, sub.budget_note) == (0, None, None)
+    assert [d.text for d in sub.documents] == ["a", "b"] and len(ctx.documents) == 3
+    sub.usage.llm_calls += 1
+    sub.errors.append("boom")
+    sub.prompts_shrunk, sub.stopped, sub.budget_note = 2, "budget", "max_calls=1"
+    ctx.absorb(sub)
+    assert ctx.usage.llm_calls == 1 and ctx.errors == ["boom"]
+    assert (ctx.prompts_shrunk, ctx.stopped, ctx.budget_note) == (3, "budget", "max_calls=1")
+    ctx.absorb(ctx.child(stopped="deadline"))
+    assert ctx.stopped == "budget"  # the first stop reason stays
 
 
 def test_every_llm_strategy_renders_criteria_and_promptless_ones_refuse() -> None:

@@ -17,10 +17,10 @@ from llm_rerank.testing.judge import (
     Judge,
     Knowledge,
     UnrecognizedPrompt,
-    count_tokens,
     garbage_answer,
     parse_prompt,
 )
+from llm_rerank.tokens import count_word_tokens
 
 QUERY = "what do fleas eat"
 TEXTS = {
@@ -252,9 +252,9 @@ def test_bad_knobs_raise_invalid_input() -> None:
 
 
 def test_token_counter() -> None:
-    assert count_tokens("Passage A") == 2
-    assert count_tokens("[12] > [3]") == 7
-    assert count_tokens("") == 0
+    assert count_word_tokens("Passage A") == 2
+    assert count_word_tokens("[12] > [3]") == 7
+    assert count_word_tokens("") == 0
 
 
 def metadata_prefixed(doc_id: str) -> str:

@@ -15,13 +15,13 @@ import pytest
 
 from llm_rerank import get_reranker
 from llm_rerank.cli import main
-from llm_rerank.criteria import VERDICT_VALUES, parse_decomposition, parse_verdicts
+from llm_rerank.criteria import VERDICT_VALUES
 from llm_rerank.data import load_multipart
 from llm_rerank.eval import alpha_ndcg, aspect_recall, ndcg
-from llm_rerank.eval.io import read_requests
+from llm_rerank.eval.io import Aspect, read_aspect_qrels, read_requests
+from llm_rerank.parsing_criteria import parse_decomposition, parse_verdicts
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import FakeAnswer, Judge, fake_llm
-from llm_rerank.testing.judge import Aspect, read_aspect_qrels
 
 SAMPLE = load_multipart()
 SAMPLE_IDS = [request.query_id for request in SAMPLE.requests]
@@ -225,7 +225,8 @@ def test_cli_criteria_json_flag_and_errors(tmp_path: Path,
                        "-o", str(tmp_path / "o"), "--no-cache",
                        "--criteria", '["fast", {"text": "cheap", "weight": 2}]'])
     assert status == 0
-    assert "- cheap" in fake.requests[0]["messages"][-1]["content"]
+    first = next(r for r in fake.requests if "fast and cheap" in r["messages"][-1]["content"])
+    assert "- cheap" in first["messages"][-1]["content"]  # queries run concurrently
     with pytest.raises(SystemExit):
         main(["rerank", "-m", "x", "-i", str(source), "--criteria", "[1, 2"])
     assert "expected 'auto' or a JSON list" in capsys.readouterr().err

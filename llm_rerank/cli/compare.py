@@ -148,7 +148,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..aio import run_sync
-    from ..compare import compare_runs, summary_text
+    from ..eval.compare import compare_runs, summary_text
     from ..eval.io import read_requests
     from ..eval.trec import read_qrels, read_run, write_run
 
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                           usage_b=usage_b, wall_time_a=wall_a, wall_time_b=wall_b,
                           label_a=label_a, label_b=label_b)
     if args.html:
-        from ..report import write_html
+        from ..eval.report import write_html
 
         queries = {r.query_id: r.query for r in requests} if requests else None
         texts = ({d.id: d.text for r in requests for d in r.documents if d.id is not None}

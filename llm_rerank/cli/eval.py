@@ -53,9 +53,9 @@ def format_table(report: Any, per_query: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..eval.io import read_aspect_qrels
     from ..eval.metrics import evaluate
     from ..eval.trec import read_qrels, read_run
-    from ..testing.judge import read_aspect_qrels
 
     aspects = read_aspect_qrels(args.aspects) if args.aspects else None
     report = evaluate(read_run(args.run), read_qrels(args.qrels), args.metrics,

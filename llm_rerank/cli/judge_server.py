@@ -85,7 +85,7 @@ def load_aspects(data: str, path: str) -> dict[str, list[Any]]:
     >>> load_aspects(os.path.join(folder, "q.jsonl"), os.path.join(folder, "a.qrels"))
     {'q1': [Aspect(text='What does it cost?', grades={'d1': 2})]}
     """
-    from ..testing.judge import Aspect, read_aspect_qrels, read_query_parts
+    from ..eval.io import Aspect, read_aspect_qrels, read_query_parts
 
     texts = {qid: dict(parts) for qid, parts in read_query_parts(data).items()}
     aspects: dict[str, list[Any]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -86,7 +87,8 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "timeout": (float, "seconds one call attempt may take (default 60)"),
     "max_retries": (int, "retries of a call after rate limits, timeouts, 5xx (default 10)"),
     "max_calls": (int, "budget per query: LLM call attempts"),
-    "max_tokens": (int, "budget per query: prompt + completion tokens"),
+    "max_budget_tokens": (int, "budget per query: prompt + completion tokens (--max-tokens is "
+                               "its deprecated name)"),
     "max_cost_usd": (float, "budget per query: US dollars (LiteLLM's price table)"),
     "on_budget": (str, "when a budget runs out: 'raise' (default; exit status 3) or "
                        "'keep_order' (the rest keeps its order, counted in the summary)"),
@@ -104,6 +106,27 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
 }
 
 
+# LLM flag -> its deprecated name, still accepted (with a warning on stderr)
+OLD_FLAG_NAMES: dict[str, str] = {"max_budget_tokens": "--max-tokens"}
+
+
+class _FlagWithOldName(argparse.Action):
+    """A flag also accepted under its deprecated name, with a warning; giving both refused."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        new, old = self.option_strings
+        seen = f"_{self.dest}_flag"
+        if getattr(namespace, seen, option_string) != option_string:
+            parser.error(f"{old} and {new} are one option ({old} is its deprecated name); "
+                         f"give only {new}")
+        if option_string == old:
+            print(f"llm-rerank: warning: {old} is deprecated; use {new} (same meaning)",
+                  file=sys.stderr)
+        setattr(namespace, seen, option_string)
+        setattr(namespace, self.dest, values)
+
+
 # reranker option -> the flag(s) that set it; ``-O`` refuses these keys
 DEDICATED_FLAGS: dict[str, str] = {
     "model": "-m/--model",
@@ -112,6 +135,7 @@ DEDICATED_FLAGS: dict[str, str] = {
     "cache": "--no-cache or --cache-dir",
     "cache_dir": "--cache-dir",
     **{name: "--" + name.replace("_", "-") for name in LLM_FLAGS},
+    "max_tokens": "--max-budget-tokens",  # the option's deprecated name
 }
 
 
@@ -132,7 +156,12 @@ def add_model_options(parser: argparse.ArgumentParser, *, model_required: bool =
     llm.add_argument("--cache-dir", help="response cache directory")
     limits = parser.add_argument_group("LLM limits and policies (not for cross-encoder)")
     for name, (kind, text) in LLM_FLAGS.items():
-        limits.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+        flag = "--" + name.replace("_", "-")
+        if name in OLD_FLAG_NAMES:
+            limits.add_argument(flag, OLD_FLAG_NAMES[name], dest=name, type=kind, help=text,
+                                action=_FlagWithOldName)
+        else:
+            limits.add_argument(flag, dest=name, type=kind, help=text)
 
 
 def parse_options(pairs: list[str], dedicated: Mapping[str, str] = DEDICATED_FLAGS,

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..eval.io import RerankRequest
+    from ..eval.io import Aspect, AspectQrels, RerankRequest
     from ..eval.trec import Qrels
-    from ..testing.judge import Aspect, AspectQrels
 
 DATA_DIR = Path(__file__).parent
 SAMPLE_CANDIDATES = DATA_DIR / "sample.jsonl"
@@ -46,7 +45,7 @@ class MultipartSample:
 
     def aspects(self) -> dict[str, list[Aspect]]:
         """The simulated judge's knowledge of each query's parts."""
-        from ..testing.judge import Aspect
+        from ..eval.io import Aspect
 
         return {qid: [Aspect(text, dict(self.aspect_qrels.get(qid, {}).get(part_id, {})))
                       for part_id, text in parts]
@@ -55,9 +54,8 @@ class MultipartSample:
 
 def load_multipart() -> MultipartSample:
     """The multi-part sample of ``data/multipart`` (see its README)."""
-    from ..eval.io import read_requests
+    from ..eval.io import read_aspect_qrels, read_query_parts, read_requests
     from ..eval.trec import read_qrels
-    from ..testing.judge import read_aspect_qrels, read_query_parts
 
     queries = MULTIPART_DIR / "queries.jsonl"
     return MultipartSample(read_requests(queries), read_qrels(MULTIPART_DIR / "qrels"),

@@ -2,7 +2,9 @@
 
 Two JSONL input shapes are read, one object a line:
 RankGPT rows ``{"query", "hits": [{"content", "docid", "qid", ...}]}`` and
-``{"query_id", "query", "candidates": [{"id", "text", ...}]}``.
+``{"query_id", "query", "candidates": [{"id", "text", ...}]}``. Multi-part queries add
+each part's text (a row's ``"parts": [{id, text}]``, ``read_query_parts``) and grades
+(the qrels extension ``qid part docid grade``, ``read_aspect_qrels``).
 
 >>> import io
 >>> row = '{"query_id": "q1", "query": "x", "candidates": [{"id": "d", "text": "t"}]}'
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Literal
 
 from ..criteria import CriteriaSpec, coerce_criteria
@@ -149,3 +152,63 @@ def write_results(
             stream.writelines(line + "\n" for line in trec_lines(query_id, results, tag))
         else:
             stream.write(json.dumps(results_to_jsonl(query_id, results), ensure_ascii=False) + "\n")
+
+
+@dataclass
+class Aspect:
+    """One part (criterion) of a multi-part query: its text and its grades
+    (``{docid: grade}``), what the simulated judge knows of it."""
+
+    text: str
+    grades: dict[str, int]
+
+
+AspectQrels = dict[str, dict[str, dict[str, int]]]  # qid -> criterion id -> docid -> grade
+
+
+def read_aspect_qrels(path: str | Path) -> AspectQrels:
+    """Read the qrels extension for multi-part queries: lines ``qid criterion docid grade``
+    (``criterion`` is an id without spaces; blank lines and ``#`` comments skipped).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".qrels", delete=False) as f:
+    ...     _ = f.write("q1 cost d1 2\\nq1 winter d1 0\\n")
+    >>> read_aspect_qrels(f.name)
+    {'q1': {'cost': {'d1': 2}, 'winter': {'d1': 0}}}
+    >>> os.unlink(f.name)
+    """
+    found: AspectQrels = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 4 or not fields[3].lstrip("-").isdigit():
+            raise InvalidInput(f"{path}:{number}: expected 'qid criterion docid grade', "
+                               f"got {line.strip()[:80]!r}")
+        qid, criterion, doc_id, grade = fields
+        found.setdefault(qid, {}).setdefault(criterion, {})[doc_id] = int(grade)
+    return found
+
+
+def read_query_parts(path: str | Path) -> dict[str, list[tuple[str, str]]]:
+    """Each multi-part query's parts, ``(id, text)``, from the ``"parts": [{id, text}]`` of
+    its row in a queries JSONL (rows without ``parts`` are left out).
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+    ...     _ = f.write('{"query_id": "q1", "parts": [{"id": "cost", "text": "Cost?"}]}\\n')
+    >>> read_query_parts(f.name)
+    {'q1': [('cost', 'Cost?')]}
+    >>> os.unlink(f.name)
+    """
+    parts: dict[str, list[tuple[str, str]]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line) if line.strip() else None
+        if isinstance(row, dict) and isinstance(row.get("parts"), list):
+            try:
+                parts[str(row["query_id"])] = [(str(p["id"]), str(p["text"]))
+                                               for p in row["parts"]]
+            except (KeyError, TypeError):
+                raise InvalidInput(f"{path}:{number}: 'parts' must be a list of {{id, text}} "
+                                   "with the row's query_id") from None
+    return parts

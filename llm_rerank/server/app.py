@@ -45,10 +45,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..models import RankedResults
 from ..reranker import Reranker
+from ..tokens import count_word_tokens, truncate_word_tokens
 from .config import ServerSettings, ServeSetup, build_rerankers
 from .errors import ApiError, error_for
 from .metrics import CONTENT_TYPE, Metrics
-from .schemas import CohereRequest, TEIRequest, count_tokens, truncate_tokens
+from .schemas import CohereRequest, TEIRequest
 
 log = logging.getLogger("llm_rerank.server")
 Shape = Literal["cohere", "tei"]
@@ -108,7 +109,7 @@ class RerankService:
         if not texts:
             return name, RankedResults(query=query, results=[], strategy=reranker.name,
                                        model=reranker.model)
-        passages = [truncate_tokens(text, max_tokens, direction) for text in texts]
+        passages = [truncate_word_tokens(text, max_tokens, direction) for text in texts]
         results = await reranker.arank(query, passages, top_n)
         self.metrics.observe_usage(name, results.usage, len(texts))
         return name, results
@@ -315,7 +316,7 @@ def create_app(rerankers: Mapping[str, Reranker], *, default: str | None = None,
     async def tei(body: TEIRequest) -> object:
         if not body.truncate:
             for index, text in enumerate(body.texts):
-                if (tokens := count_tokens(text)) > limit:
+                if (tokens := count_word_tokens(text)) > limit:
                     raise ApiError(413, f"texts[{index}] has {tokens} tokens, over this "
                                         f"server's limit of {limit}; send truncate=true",
                                    "text_too_long")

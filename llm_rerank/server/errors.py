@@ -3,8 +3,9 @@ traceback.
 
 - 400: the body is not JSON (or not UTF-8, or nested too deeply);
 - 401: a token is required and ``Authorization: Bearer`` does not carry it;
-- 402: the reranker's per-query budget (``max_calls``, ``max_tokens``, ``max_cost_usd``) ran
-  out under ``on_budget="raise"``; the same request would run out again, so not 429;
+- 402: the reranker's per-query budget (``max_calls``, ``max_budget_tokens``,
+  ``max_cost_usd``) ran out under ``on_budget="raise"``; the same request would run out
+  again, so not 429;
 - 404: unknown route or unknown ``model``; 405: wrong method for the route;
 - 413: the body, the number of documents, the query or a passage (TEI ``truncate=false``) is
   over a limit; 415: the content type is not JSON;

@@ -1,4 +1,4 @@
-"""Request bodies of the HTTP API (pydantic, strict types) and passage truncation by tokens.
+"""Request bodies of the HTTP API (pydantic, strict types).
 
 Cohere's ``/v1/rerank`` and ``/v2/rerank`` (also Jina's ``/v1/rerank``) take
 ``{model?, query, documents: [str | {text}], top_n?, return_documents?, max_tokens_per_doc?}``;
@@ -8,22 +8,14 @@ are accepted and ignored.
 
 >>> CohereRequest.model_validate({"query": "q", "documents": ["a", {"text": "b"}]}).documents
 ['a', 'b']
->>> truncate_tokens("one two, three four", 3)
-'one two,'
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-
-# A server may front several models, so passages are measured without a model tokenizer:
-# one token is a word or a punctuation mark (with the white space before it). Subword
-# tokenizers make at least as many tokens of a text, so a cut at N keeps at most N words.
-_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 
 
 def _unicode(text: str) -> str:
@@ -87,27 +79,3 @@ class TEIRequest(_Request):
     return_text: bool = False
     truncate: bool = False
     truncation_direction: Literal["Right", "Left", "right", "left"] = "Right"
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of ``text`` as the server counts them (words and punctuation marks).
-
-    >>> count_tokens("Paris, France.")
-    4
-    """
-    return sum(1 for _ in _TOKEN.finditer(text))
-
-
-def truncate_tokens(text: str, max_tokens: int, direction: str = "right") -> str:
-    """``text`` cut to its first (``direction="right"``) or last (``"left"``) ``max_tokens``
-    tokens; unchanged when it is not longer.
-
-    >>> truncate_tokens("one two three", 2, "left")
-    'two three'
-    """
-    tokens = _TOKEN.findall(text)
-    if len(tokens) <= max_tokens:
-        return text
-    if direction.lower() == "left":
-        return "".join(tokens[-max_tokens:]).lstrip()
-    return "".join(tokens[:max_tokens])

@@ -41,26 +41,19 @@ explanation that costs answer tokens), ``aggregate``, ``passes_required`` and ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ..aio import gather_in_order, run_sync
-from ..criteria import (
-    VERDICT_VALUES,
-    Criteria,
-    CriteriaSpec,
-    Criterion,
-    Verdict,
-    criteria_details,
-    expected_value,
-    parse_verdicts,
-)
+from ..criteria import VERDICT_VALUES, Criteria, CriteriaSpec, Criterion
 from ..llm import Completion
 from ..llm_reranker import LLMReranker
 from ..models import Usage
 from ..options import LLMOptions
+from ..parsing_criteria import Verdict, parse_verdicts
 from ..registry import get_reranker
 from ..reranker import RankingContext, Scored, check_instructions, validate_inputs
 from .common import logprob_params
@@ -111,6 +104,37 @@ def coverage_gain(values: Sequence[float], weights: Sequence[float],
             uncovered *= 1.0 - other[c]
         gain += weight * value * uncovered
     return gain
+
+
+def expected_value(verdict: Verdict, labels: Mapping[str, float]) -> float:
+    """A verdict's value rescaled to [0, 1]: the expected label value over its
+    probabilities, else its label's value; no label reads as the lowest (0).
+
+    >>> expected_value(Verdict("partly"), VERDICT_VALUES)
+    0.5
+    """
+    low, high = min(labels.values()), max(labels.values())
+    if verdict.probabilities:
+        value = sum(p * labels[label] for label, p in verdict.probabilities.items())
+    elif verdict.label is not None:
+        value = labels[verdict.label]
+    else:
+        value = low
+    return (value - low) / (high - low)
+
+
+def criteria_details(criteria: Criteria, verdicts: Sequence[Verdict],
+                     labels: Mapping[str, float], explain: bool) -> list[dict[str, Any]]:
+    """``details["criteria"]``: per criterion its text, label, probability (the expected
+    value in [0, 1]) and, with ``explain``, the reason."""
+    rows = []
+    for criterion, verdict in zip(criteria, verdicts, strict=True):
+        row: dict[str, Any] = {"criterion": criterion.text, "label": verdict.label,
+                               "probability": expected_value(verdict, labels)}
+        if explain:
+            row["reason"] = verdict.reason
+        rows.append(row)
+    return rows
 
 
 class CriteriaReranker(LLMReranker):
@@ -238,20 +262,20 @@ class CriteriaReranker(LLMReranker):
         """The top ``refine_top`` reranked by one pass of the strategy registered as
         ``listwise`` over them."""
         top = order[: self.options.refine_top]
-        listwise = get_reranker("listwise", model=self.model or "",
-                                **self._listwise_options(len(top)))
-        sub = RankingContext(query=ctx.query, documents=[ctx.documents[s.index] for s in top],
-                             instructions=ctx.instructions, criteria=ctx.criteria,
-                             usage=ctx.usage, errors=ctx.errors, budget=ctx.budget,
-                             deadline=ctx.deadline)
-        refined = await listwise._order(sub)
-        ctx.stopped = ctx.stopped or sub.stopped
-        ctx.budget_note = ctx.budget_note or sub.budget_note
-        ctx.prompts_shrunk += sub.prompts_shrunk
+        sub = ctx.child(documents=[ctx.documents[s.index] for s in top])
+        refined = await self._refiner._order(sub)
+        ctx.absorb(sub)
         return ([Scored(top[s.index].index, None, top[s.index].details) for s in refined]
                 + [Scored(s.index, None, s.details) for s in order[len(top):]])
 
-    def _listwise_options(self, window: int) -> dict[str, Any]:
+    @cached_property
+    def _refiner(self) -> LLMReranker:
+        """The reranker registered as ``listwise``, built on first use for ``refine``: this
+        reranker's LLM options, one window of ``refine_top`` (so one call per query)."""
         shared = set(LLMOptions.model_fields) - {"template", "criteria"}
         options = {name: getattr(self.options, name) for name in shared}
-        return {**options, "window_size": max(2, window), "step": max(2, window)}
+        window = max(2, self.options.refine_top)
+        refiner = get_reranker("listwise", model=self.model or "", **options,
+                               window_size=window, step=window)
+        assert isinstance(refiner, LLMReranker)
+        return refiner

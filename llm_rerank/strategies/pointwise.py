@@ -41,7 +41,7 @@ from ..errors import InvalidInput
 from ..llm import Completion
 from ..llm_reranker import LLMReranker
 from ..options import LLMOptions
-from ..parsing import first_answer_token, label_probabilities, normalise, parse_label
+from ..parsing import first_answer_token, label_probabilities, lowercase_words, parse_label
 from ..reranker import RankingContext, Scored
 from .common import logprob_params
 
@@ -65,11 +65,11 @@ def label_values(labels: Labels) -> dict[str, float]:
     if len(pairs) < 2:
         raise InvalidInput(f"labels must hold at least two labels, got {labels!r}")
     for label, value in pairs:
-        if not isinstance(label, str) or not normalise(label):
+        if not isinstance(label, str) or not lowercase_words(label):
             raise InvalidInput(f"every label must be a str with a letter or digit, got {label!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise InvalidInput(f"label {label!r} has value {value!r}, expected a number")
-    if len({normalise(label) for label, _ in pairs}) < len(pairs):
+    if len({lowercase_words(label) for label, _ in pairs}) < len(pairs):
         raise InvalidInput(f"labels must differ (ignoring case and punctuation), got {labels!r}")
     return {label: float(value) for label, value in sorted(pairs, key=lambda pair: pair[1])}
 

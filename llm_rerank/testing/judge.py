@@ -17,13 +17,14 @@ that follows. A passage or query it cannot identify gets grade 0 and is counted 
 ``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
 Multi-part queries (``aspects``, the qrels extension ``qid criterion docid grade``; see
-``read_aspect_qrels``): a prompt with a ``Query to split:`` line is a decomposition request,
-answered with the query's known criteria, one per line (``"1. text"``), or with the query
-itself when none are known. A prompt with ``C1. text`` criterion lines and one
-``Passage:`` line asks for per-criterion verdicts: each criterion whose text matches a
-known criterion of the query (case and white space ignored) is judged from its own
-grades, the whole query from the overall qrels, any other criterion as grade 0; the
-answer is ``C1: yes`` lines, labels chosen like pointwise ones (logprobs at each label).
+``llm_rerank.eval.io.read_aspect_qrels``): a prompt with a ``Query to split:`` line is a
+decomposition request, answered with the query's known criteria, one per line
+(``"1. text"``), or with the query itself when none are known. A prompt with ``C1. text``
+criterion lines and one ``Passage:`` line asks for per-criterion verdicts: each criterion
+whose text matches a known criterion of the query (case and white space ignored) is judged
+from its own grades, the whole query from the overall qrels, any other criterion as grade
+0; the answer is ``C1: yes`` lines, labels chosen like pointwise ones (logprobs at each
+label).
 
 Perceived grade = grade + ``noise`` * N(0, 1) + ``position_bias`` * (1 - pos / (n - 1)),
 drawn from a random generator seeded by ``seed`` and the messages, so the same prompt always
@@ -53,15 +54,15 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidInput
-from ..eval.io import RerankRequest
+from ..eval.io import Aspect, RerankRequest
 from ..prompts import PROMPT_KINDS as KNOWN_KINDS
 from ..prompts import PromptKind
+from ..tokens import word_tokens
 
 PROMPT_KINDS: tuple[PromptKind, ...] = ("listwise", "pairwise", "pointwise", "setwise")
 
@@ -75,8 +76,6 @@ _LABEL_LINE = re.compile(r"^Labels\b[^:\n]*:(.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"\n]+)"')
 _SPLIT = re.compile(r"^Query to split:[ \t]*(.*)$", re.MULTILINE)
 _CRITERION = re.compile(r"^C(\d+)\.[ \t]?(.*)$", re.MULTILINE)
-# The simulated tokenizer: a word or one punctuation mark, with its leading white space.
-_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 _PREFIX_KEY_WORDS = 8
 _MAX_PREFIX_WORDS = 200  # words of prepended metadata skipped at most when matching
 _LABEL_SHARPNESS = 2.0  # logit = -sharpness * (label value - perceived value) ** 2
@@ -86,26 +85,12 @@ class UnrecognizedPrompt(ValueError):
     """The messages are not one of the four prompt shapes the judge understands."""
 
 
-def count_tokens(text: str) -> int:
-    """Tokens by the judge's simple tokenizer: each word and each punctuation mark is one.
+def collapse_casefold(text: str) -> str:
+    """White space collapsed, case folded: how passages are compared to known documents.
 
-    >>> count_tokens("[2] > [1], done")
-    9
+    >>> collapse_casefold("  Paris   is  the CAPITAL ")
+    'paris is the capital'
     """
-    return len(_TOKEN.findall(text))
-
-
-def tokenize(text: str) -> list[str]:
-    """Split ``text`` into tokens that concatenate back to it (leading spaces kept).
-
-    >>> tokenize("very likely")
-    ['very', ' likely']
-    """
-    return _TOKEN.findall(text)
-
-
-def normalize(text: str) -> str:
-    """White space collapsed, case folded: how passages are compared to known documents."""
     return " ".join(text.split()).casefold()
 
 
@@ -282,21 +267,21 @@ class Knowledge:
         self._by_query_key: dict[tuple[str, str], list[_Known]] = {}
         self._global: dict[str, list[_Known]] = {}
         for request in requests:
-            query = normalize(request.query)
+            query = collapse_casefold(request.query)
             self._query_ids.setdefault(query, []).append(str(request.query_id))
             for position, document in enumerate(request.documents):
                 doc_id = document.id if document.id is not None else str(position)
-                known = _Known(doc_id, normalize(document.text))
+                known = _Known(doc_id, collapse_casefold(document.text))
                 self._by_query.setdefault(query, []).append(known)
                 self._by_query_key.setdefault((query, _prefix_key(known.text)), []).append(known)
                 self._global.setdefault(_prefix_key(known.text), []).append(known)
 
     def knows_query(self, query: str) -> bool:
-        return normalize(query) in self._query_ids
+        return collapse_casefold(query) in self._query_ids
 
     def query_ids(self, query: str) -> list[str]:
         """The ids of the known queries with this text."""
-        return list(self._query_ids.get(normalize(query), []))
+        return list(self._query_ids.get(collapse_casefold(query), []))
 
     def find_documents(self, query: str, passage: str) -> list[str]:
         """Ids of the known documents whose text starts with ``passage``: the query's own
@@ -306,7 +291,7 @@ class Knowledge:
         A passage with words prepended (metadata lines) matches on the text after them, if
         at least ``_PREFIX_KEY_WORDS`` words or a whole document remain.
         """
-        text = normalize(passage)
+        text = collapse_casefold(passage)
         if not text:
             return []
         found = self._starting_with(query, text)
@@ -318,7 +303,7 @@ class Knowledge:
         return list(dict.fromkeys(found))
 
     def _starting_with(self, query: str, text: str) -> list[str]:
-        for candidates in (self._by_query.get(normalize(query), []),
+        for candidates in (self._by_query.get(collapse_casefold(query), []),
                            self._global.get(_prefix_key(text), [])):
             exact = [known.doc_id for known in candidates if known.text == text]
             found = [known.doc_id for known in candidates if _is_word_prefix(text, known.text)]
@@ -331,7 +316,7 @@ class Knowledge:
         tail is long enough to be telling or is a whole document."""
         long_enough = tail.count(" ") + 1 >= _PREFIX_KEY_WORDS
         key = _prefix_key(tail)
-        for candidates in (self._by_query_key.get((normalize(query), key), []),
+        for candidates in (self._by_query_key.get((collapse_casefold(query), key), []),
                            self._global.get(key, [])):
             found = [known.doc_id for known in candidates if _is_word_prefix(tail, known.text)
                      and (long_enough or known.text == tail)]
@@ -346,7 +331,7 @@ class Knowledge:
         Passages with the same text (duplicate documents) are matched to distinct documents
         in input order, so duplicates judged differently keep their own grades.
         """
-        query_ids = self._query_ids.get(normalize(query))
+        query_ids = self._query_ids.get(collapse_casefold(query))
         if not query_ids:
             return [None] * len(passages)
         used: set[str] = set()
@@ -373,65 +358,6 @@ class Knowledge:
 def _stable_seed(*parts: object) -> int:
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
     return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:8], "big")
-
-
-@dataclass
-class Aspect:
-    """One known criterion of a query: its text and its grades (``{docid: grade}``)."""
-
-    text: str
-    grades: dict[str, int]
-
-
-AspectQrels = dict[str, dict[str, dict[str, int]]]  # qid -> criterion id -> docid -> grade
-
-
-def read_aspect_qrels(path: str | Path) -> AspectQrels:
-    """Read the qrels extension for multi-part queries: lines ``qid criterion docid grade``
-    (``criterion`` is an id without spaces; blank lines and ``#`` comments skipped).
-
-    >>> import tempfile, os
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".qrels", delete=False) as f:
-    ...     _ = f.write("q1 cost d1 2\\nq1 winter d1 0\\n")
-    >>> read_aspect_qrels(f.name)
-    {'q1': {'cost': {'d1': 2}, 'winter': {'d1': 0}}}
-    >>> os.unlink(f.name)
-    """
-    found: AspectQrels = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 4 or not fields[3].lstrip("-").isdigit():
-            raise InvalidInput(f"{path}:{number}: expected 'qid criterion docid grade', "
-                               f"got {line.strip()[:80]!r}")
-        qid, criterion, doc_id, grade = fields
-        found.setdefault(qid, {}).setdefault(criterion, {})[doc_id] = int(grade)
-    return found
-
-
-def read_query_parts(path: str | Path) -> dict[str, list[tuple[str, str]]]:
-    """Each multi-part query's parts, ``(id, text)``, from the ``"parts": [{id, text}]`` of
-    its row in a queries JSONL (rows without ``parts`` are left out).
-
-    >>> import tempfile, os
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-    ...     _ = f.write('{"query_id": "q1", "parts": [{"id": "cost", "text": "Cost?"}]}\\n')
-    >>> read_query_parts(f.name)
-    {'q1': [('cost', 'Cost?')]}
-    >>> os.unlink(f.name)
-    """
-    parts: dict[str, list[tuple[str, str]]] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        row = json.loads(line) if line.strip() else None
-        if isinstance(row, dict) and isinstance(row.get("parts"), list):
-            try:
-                parts[str(row["query_id"])] = [(str(p["id"]), str(p["text"]))
-                                               for p in row["parts"]]
-            except (KeyError, TypeError):
-                raise InvalidInput(f"{path}:{number}: 'parts' must be a list of {{id, text}} "
-                                   "with the row's query_id") from None
-    return parts
 
 
 class Judge:
@@ -464,14 +390,15 @@ class Judge:
         """Each criterion's grade for the prompt's passage and the scale's top grade."""
         found = self.knowledge.find_documents(prompt.query, prompt.passages[0].text)
         doc_id = found[0] if found else None
-        by_text = {normalize(aspect.text): aspect for aspect in self.known_aspects(prompt.query)}
+        by_text = {collapse_casefold(aspect.text): aspect
+                   for aspect in self.known_aspects(prompt.query)}
         grades = []
         for criterion in prompt.criteria:
-            aspect = by_text.get(normalize(criterion))
+            aspect = by_text.get(collapse_casefold(criterion))
             if aspect is not None:
                 grade = aspect.grades.get(doc_id, 0) if doc_id is not None else 0
                 grades.append((grade, self.max_aspect_grade))
-            elif normalize(criterion) == normalize(prompt.query):
+            elif collapse_casefold(criterion) == collapse_casefold(prompt.query):
                 grades.append((self.knowledge.grade(prompt.query, prompt.passages[0].text),
                                self.knowledge.max_grade))
             else:
@@ -563,12 +490,12 @@ def _labelled(labels: list[str], share: float, lead: str
     total = math.log(sum(math.exp(x - top) for x in logits)) + top
     by_token: dict[str, float] = {}
     for label, logit in zip(labels, logits, strict=True):
-        pieces = tokenize(lead + label)
+        pieces = word_tokens(lead + label)
         token = pieces[0] if pieces else label
         by_token[token] = _log_add(by_token.get(token), logit - total)
     alternatives = sorted(by_token.items(), key=lambda item: -item[1])
     positions = _plain_logprobs(lead + chosen)
-    pieces = tokenize(lead + chosen)
+    pieces = word_tokens(lead + chosen)
     first = pieces[0] if pieces else chosen
     positions[0] = _position(first, by_token.get(first, 0.0), alternatives)
     return chosen, positions
@@ -593,7 +520,7 @@ def _position(token: str, logprob: float,
 
 def _plain_logprobs(text: str) -> list[dict[str, Any]]:
     """Certain (logprob 0) entries for every token of ``text``: OpenAI's ``logprobs.content``."""
-    return [_position(token, 0.0, [(token, 0.0)]) for token in tokenize(text) or [""]]
+    return [_position(token, 0.0, [(token, 0.0)]) for token in word_tokens(text) or [""]]
 
 
 _CHATTER = (

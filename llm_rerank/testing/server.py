@@ -5,7 +5,7 @@ Endpoints: ``POST /v1/chat/completions`` (and ``/chat/completions``), ``GET /v1/
 (HTTP/1.1 keep-alive), so ``latency_ms`` delays requests in parallel, as a real server would;
 an answer leaves ``latency_ms`` after its request arrived, the judge's own work included.
 Token counts in ``usage`` come from a simple tokenizer (each word and each punctuation mark
-is one token; see ``llm_rerank.testing.judge.count_tokens``).
+is one token; see ``llm_rerank.tokens.count_word_tokens``).
 
 A request's ``X-LLM-Rerank-Tag`` header (``strategy=setwise; kind=setwise``, sent by
 ``LLMClient``; see ``llm_rerank.tags``) tells the judge what the prompt asks; without one
@@ -41,7 +41,8 @@ from pydantic import BaseModel, Field
 
 from ..eval.io import RerankRequest
 from ..tags import TAG_HEADER, parse_tag
-from .judge import PROMPT_KINDS, Judge, UnrecognizedPrompt, count_tokens, message_text
+from ..tokens import count_word_tokens
+from .judge import PROMPT_KINDS, Judge, UnrecognizedPrompt, message_text
 
 MODEL_NAME = "judge"
 KIND_NAMES: tuple[str, ...] = PROMPT_KINDS
@@ -307,8 +308,8 @@ class JudgeServer:
             answer = self.judge.answer(messages, logprobs=want_logprobs, kind=tag.get("kind"))
         except UnrecognizedPrompt as exc:
             return self._bad_request(f"unrecognised prompt: {exc}")
-        prompt_tokens = sum(count_tokens(message_text(m.get("content"))) for m in messages)
-        completion_tokens = count_tokens(answer.text)
+        prompt_tokens = sum(count_word_tokens(message_text(m.get("content"))) for m in messages)
+        completion_tokens = count_word_tokens(answer.text)
         with self._lock:
             self._stats.by_kind[answer.kind] = self._stats.by_kind.get(answer.kind, 0) + 1
             self._stats.garbage_sent += int(answer.garbage)

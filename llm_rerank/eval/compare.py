@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .errors import InvalidInput
-from .eval.metrics import parse_metrics
-from .eval.trec import ranking
-from .models import Usage
+from ..errors import InvalidInput
+from ..models import Usage
+from .metrics import parse_metrics
+from .trec import ranking
 
 RunScores = Mapping[str, Mapping[str, float]]
 Judgments = Mapping[str, Mapping[str, int]]

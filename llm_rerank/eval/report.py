@@ -1,7 +1,7 @@
 """A self-contained HTML report of a run comparison: one file, inline CSS and SVG, no scripts,
 no external resources, every text escaped.
 
->>> from llm_rerank.compare import compare_runs
+>>> from llm_rerank.eval.compare import compare_runs
 >>> report = compare_runs({"q": {"a": 2, "b": 1}}, {"q": {"a": 1, "b": 2}})
 >>> page = render_html(report)
 >>> page.startswith("<!DOCTYPE html>"), "<svg" in page, "http" in page
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from ..files import atomic_write
+from ..models import Usage
 from .compare import ComparisonReport, QueryComparison, RankedDoc
-from .files import atomic_write
-from .models import Usage
 
 _CSS = """
 :root { --a: #4c6ef5; --b: #e8590c; --good: #2b8a3e; --bad: #c92a2a; --muted: #868e96;
@@ -331,7 +331,7 @@ def render_html(
     """The report as one HTML page. ``queries`` (qid -> text) and ``texts`` (doc id -> text)
     add query and passage text to the side-by-side lists; ``note`` is shown under the title.
 
-    >>> from llm_rerank.compare import compare_runs
+    >>> from llm_rerank.eval.compare import compare_runs
     >>> "&lt;b&gt;" in render_html(compare_runs({"q": {"a": 1}}, {"q": {"a": 1}}), title="<b>")
     True
     """
