@@ -19,8 +19,6 @@ import gc
 import importlib
 import itertools
 import math
-import os
-import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -30,13 +28,15 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
+from . import transports
 from .budget import Budget
 from .criteria import Criteria, CriteriaSpec, Criterion, coerce_criteria, parse_decomposition
 from .errors import BudgetExceeded, InvalidInput, LLMCallError, RerankError
-from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
+from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages
 from .models import Document, NodeLike, PageLike, RankedResult, RankedResults, StopReason, Usage
 from .options import LLMOptions
 from .prompts import PromptTemplate, one_line, truncate_passage
+from .transports.litellm import register_price
 from .workers import arank_batch_in_workers, check_workers
 
 T = TypeVar("T")
@@ -147,7 +147,8 @@ class _LoopThread:
 
     @classmethod
     def shutdown(cls, timeout: float = 5.0) -> None:
-        """Cancel what still runs on the loop, close LiteLLM's clients, stop the thread."""
+        """Cancel what still runs on the loop, close the transports' clients, stop the
+        thread."""
         with cls._lock:
             loop, thread, cls._loop, cls._thread = cls._loop, cls._thread, None, None
         if loop is None or loop.is_closed():
@@ -163,27 +164,17 @@ class _LoopThread:
 
 
 async def _cancel_and_close() -> None:
-    """Cancel the tasks that LiteLLM did not start (LiteLLM's logging worker finishes on its
-    own at exit), then close LiteLLM's async HTTP clients and the loop's async generators."""
-    litellm = sys.modules.get("litellm")
-    package = os.path.dirname(getattr(litellm, "__file__", None) or "/nonexistent/")
+    """Cancel the tasks that no transport owns (LiteLLM's logging worker finishes on its
+    own at exit), then close the transports' HTTP clients and the loop's async generators."""
     current = asyncio.current_task()
     tasks = [task for task in asyncio.all_tasks()
-             if task is not current and not _coroutine_file(task).startswith(package)]
+             if task is not current and not transports.owns_task(task)]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    close = getattr(litellm, "close_litellm_async_clients", None)
-    if close is not None:
-        with contextlib.suppress(Exception):
-            await close()
+    await transports.close_all()
     with contextlib.suppress(Exception):  # closes transport="direct"'s sessions, among others
         await asyncio.get_running_loop().shutdown_asyncgens()
-
-
-def _coroutine_file(task: asyncio.Task[Any]) -> str:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return str(getattr(code, "co_filename", ""))
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -22,9 +22,11 @@ from test_throughput import batch_of, dataset, ids
 
 from llm_rerank import InvalidInput, LLMCallError, Usage, get_reranker
 from llm_rerank.cli import main
-from llm_rerank.direct import DirectTransport
-from llm_rerank.llm import LLMClient, classify, register_price, retry_after_seconds
+from llm_rerank.failures import classify, retry_after_seconds
+from llm_rerank.llm import LLMClient
 from llm_rerank.testing import JudgeServer
+from llm_rerank.transports.direct import DirectTransport
+from llm_rerank.transports.litellm import register_price
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 ANSWER = {"choices": [{"message": {"role": "assistant", "content": "[2] > [1]"}}],

@@ -1,6 +1,7 @@
-"""An in-process fake LLM at the LiteLLM boundary: a custom provider answered by a function.
+"""An in-process fake LLM at the LiteLLM boundary: a provider answered by a function.
 
-Requests go through the real ``litellm.acompletion`` path (provider ``fake/``), so caching,
+``fake/`` is a provider handler (``providers.py``) that the LiteLLM transport serves as a
+custom provider: requests go through the real ``litellm.acompletion`` path, so caching,
 retries and usage are exercised exactly as with a hosted model.
 
 >>> from llm_rerank import ListwiseReranker
@@ -19,8 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm import import_litellm
-from ..providers import register_provider
+from ..providers import ensure_provider, register_provider
 
 Messages = list[dict[str, str]]
 
@@ -52,18 +52,9 @@ class FakeLLM:
     def calls(self) -> int:
         return len(self.requests)
 
-    async def answer(self, messages: Messages, params: dict[str, Any]) -> Any:
-        import_litellm()
-        from litellm.types.utils import (
-            ChatCompletionTokenLogprob,
-            ChoiceLogprobs,
-            Choices,
-            Message,
-            ModelResponse,
-            TopLogprob,
-            Usage,
-        )
-
+    async def answer(self, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
+        """The OpenAI chat-completion dict of ``respond(messages)`` (recorded in
+        ``requests``)."""
         self.requests.append({"messages": messages, "params": params})
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -74,49 +65,41 @@ class FakeLLM:
         finally:
             self.in_flight -= 1
         answer = result if isinstance(result, FakeAnswer) else FakeAnswer(str(result))
-        logprobs = None
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": answer.text}}
         if answer.logprobs is not None:
-            logprobs = ChoiceLogprobs(content=[
-                ChatCompletionTokenLogprob(
-                    token=max(top, key=top.__getitem__), logprob=max(top.values()), bytes=None,
-                    top_logprobs=[TopLogprob(token=t, logprob=lp, bytes=None)
-                                  for t, lp in top.items()],
-                )
+            choice["logprobs"] = {"content": [
+                {"token": max(top, key=top.__getitem__), "logprob": max(top.values()),
+                 "bytes": None,
+                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                                  for t, lp in top.items()]}
                 for top in answer.logprobs
-            ])
+            ]}
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         completion_tokens = len(answer.text.split())
-        return ModelResponse(
-            model=self.model,
-            choices=[Choices(index=0, finish_reason="stop", logprobs=logprobs,
-                             message=Message(role="assistant", content=answer.text))],
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                        total_tokens=prompt_tokens + completion_tokens),
-        )
+        return {"model": self.model, "choices": [choice],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
 
 
 _FAKES: dict[str, FakeLLM] = {}
 _names = itertools.count()
 
 
+class FakeProvider:
+    """The handler of ``fake/<name>`` models: each answered by its registered ``FakeLLM``."""
+
+    async def acomplete(self, model: str, messages: Messages,
+                        params: dict[str, Any]) -> dict[str, Any]:
+        name = model.split("/", 1)[-1]
+        if name not in _FAKES:
+            raise ValueError(f"no fake model {name!r} is registered")
+        return await _FAKES[name].answer(messages, params)
+
+
 def _install_provider() -> None:
-    litellm = import_litellm()
-    if any(p.get("provider") == "fake" for p in litellm.custom_provider_map):
-        return
-    from litellm.llms.custom_llm import CustomLLM
-
-    class FakeProvider(CustomLLM):  # type: ignore[misc]
-        async def acompletion(self, model: str, messages: Messages, *args: Any,
-                              **kwargs: Any) -> Any:
-            name = model.split("/", 1)[-1]
-            if name not in _FAKES:
-                raise ValueError(f"no fake model {name!r} is registered")
-            return await _FAKES[name].answer(messages, kwargs.get("optional_params", {}))
-
-        def completion(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("the fake provider answers async calls only")
-
-    register_provider("fake", FakeProvider())
+    if not isinstance(ensure_provider("fake/any"), FakeProvider):
+        register_provider("fake", FakeProvider())
 
 
 @contextmanager
