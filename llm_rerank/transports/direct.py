@@ -186,9 +186,9 @@ class DirectTransport:
 
 def _tables() -> ModuleType:
     """``transports.litellm``, imported on first use (it imports LiteLLM lazily itself)."""
-    from . import litellm
+    from . import litellm as litellm_transport
 
-    return litellm
+    return litellm_transport
 
 
 async def _close_at_shutdown(session: Any) -> AsyncIterator[None]:

@@ -4,8 +4,8 @@ Everything the package knows about LiteLLM lives here: its lazy import (bundled 
 no download; its objects frozen for the garbage collector), prices, context windows, token
 counting, the credentials check, reading its ``ModelResponse``, which of its errors are
 transient, closing its async HTTP clients when a loop shuts down and dropping them after a
-fork, and serving llm_rerank's providers (``local/...``, ``fake/...``, plug-ins: plain
-handlers, see ``providers.py``) as LiteLLM custom providers.
+fork, and serving llm_rerank's model providers (plain handlers registered by prefix, see
+``providers.py``) as LiteLLM custom providers.
 
 OpenAI and OpenAI-compatible calls go through LiteLLM's own HTTP handler
 (``EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER``, set when a ``LiteLLMTransport`` is built,
@@ -98,11 +98,7 @@ def _model_info(model: str) -> dict[str, Any] | None:
 
 def context_window(model: str) -> int | None:
     """The model's input-token limit when its provider or LiteLLM knows it, else ``None``
-    (LiteLLM's answer is looked up once per process, unknown models included).
-
-    >>> context_window("local/smollm2-135m")
-    8192
-    """
+    (LiteLLM's answer is looked up once per process, unknown models included)."""
     handler = ensure_provider(model)
     if handler is not None and hasattr(handler, "context_window"):
         window = handler.context_window(model)
@@ -215,16 +211,19 @@ def _litellm_dir() -> str:
 
 
 def unreadable_answer(model: str, exc: BaseException) -> InvalidResponse | None:
-    """An ``InvalidResponse`` when ``exc`` is LiteLLM's own code failing on an answer it
-    could not read (a programming error raised inside LiteLLM, e.g. reading a JSON list
-    as a completion, or a body that is not JSON); ``None`` otherwise (a provider handler's
-    own bug stays a bug)."""
+    """An ``InvalidResponse`` when ``exc`` is LiteLLM failing on a 2xx answer it could not
+    read: its error carries the 2xx status (a body that is not JSON, such as a proxy's
+    page), or a programming error was raised inside LiteLLM's own code (a JSON list read
+    as a completion); ``None`` otherwise (a provider handler's own bug stays a bug)."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 200 <= status < 300:
+        return InvalidResponse(f"{model}: the provider answered HTTP {status} without a "
+                               f"readable chat completion: {str(exc)[:300]}")
     package = _litellm_dir()
     for error in causes(exc):
         frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
-        inside = bool(frames) and frames[-1].filename.startswith(package)
-        if inside and (isinstance(error, PROGRAMMING_ERRORS) or (isinstance(error, ValueError)
-                       and "json" in type(error).__module__.lower() + str(error).lower())):
+        if isinstance(error, PROGRAMMING_ERRORS) and frames \
+                and frames[-1].filename.startswith(package):
             return InvalidResponse(f"{model}: the provider's answer could not be read "
                                    f"({type(error).__name__}: {str(error)[:200]})")
     return None
