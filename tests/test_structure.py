@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from test_direct_transport import ANSWER, MESSAGES, Reply, scripted
@@ -147,9 +147,9 @@ def test_exactly_one_module_imports_litellm() -> None:
 # --- transports by name ---------------------------------------------------------------------
 
 class EchoTransport:
-    """A third transport in one class: answers with the number of messages it was sent."""
+    """A third transport in one class: always ranks the second passage first."""
 
-    sent: list[tuple[Messages, dict[str, Any], Mapping[str, str] | None]] = []
+    sent: ClassVar[list[tuple[Messages, dict[str, Any], Mapping[str, str] | None]]] = []
 
     def __init__(self, model: str, api_base: str | None, api_key: str | None,
                  completion_kwargs: Mapping[str, Any]) -> None:
@@ -186,9 +186,9 @@ def test_a_third_transport_is_one_class_and_one_registration() -> None:
 
 
 def test_an_unknown_transport_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(InvalidInput, match="unknown transport 'pigeon'; known: .*direct"):
+    with pytest.raises(InvalidInput, match=r"unknown transport 'pigeon'; known: .*direct"):
         LLMClient("openai/x", transport="pigeon", cache=False)
-    with pytest.raises(InvalidInput, match="transport.*pigeon.*litellm"):
+    with pytest.raises(InvalidInput, match=r"transport.*pigeon.*litellm"):
         ListwiseReranker("openai/x", transport="pigeon", cache=False)
 
 
