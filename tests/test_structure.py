@@ -176,7 +176,9 @@ class EchoTransport:
         return False
 
 
-def test_a_third_transport_is_one_class_and_one_registration() -> None:
+def test_a_third_transport_is_one_class_and_one_registration(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
     transports.register_transport("echo", EchoTransport)
     assert "echo" in transports.transport_names()
     results = ListwiseReranker("echo/any-model", transport="echo", cache=False).rank(
@@ -197,6 +199,7 @@ def test_transports_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> N
 
     point = EntryPoint(name="plugged", value="test_structure:EchoTransport",
                        group=transports.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
     monkeypatch.setattr(transports, "entry_points", lambda group: [point])
     assert "plugged" in transports.transport_names()
     assert LLMClient("m/x", transport="plugged", cache=False).transport == "plugged"
