@@ -33,8 +33,8 @@ from judge_process import judge_server
 
 from llm_rerank import BudgetExceeded, get_reranker
 from llm_rerank.eval import load_trec_dl19, ndcg
-from llm_rerank.llm import import_litellm
 from llm_rerank.testing import fake_llm
+from llm_rerank.transports.litellm import import_litellm
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICE = {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07}  # gpt-4o-mini's
@@ -113,7 +113,7 @@ async def spend_limits(url: str, requests: list[Any]) -> str:
 EXIT_SCRIPT = textwrap.dedent("""
     import sys, time
     from llm_rerank import PointwiseReranker
-    from llm_rerank.llm import import_litellm
+    from llm_rerank.transports.litellm import import_litellm
     from llm_rerank.testing import fake_llm
     starts = []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -23,10 +24,11 @@ from pathlib import Path
 from common import markdown_table, write_fragment
 
 from llm_rerank.eval.io import RerankRequest
-from llm_rerank.llm import LLMClient, import_litellm
+from llm_rerank.llm import LLMClient
 from llm_rerank.models import Document, Usage
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import JudgeServer
+from llm_rerank.transports.litellm import HTTP_HANDLER, import_litellm
 
 
 def prompts(count: int) -> list[list[dict[str, str]]]:
@@ -38,6 +40,7 @@ def prompts(count: int) -> list[list[dict[str, str]]]:
 
 async def time_bare(url: str, batch: list[list[dict[str, str]]]) -> float:
     litellm = import_litellm()
+    os.environ.setdefault(HTTP_HANDLER, "true")  # the handler LLMClient's transport uses
     started = time.perf_counter()
     for messages in batch:
         await litellm.acompletion(model="openai/judge", messages=messages, api_base=url,

@@ -33,12 +33,12 @@ from llm_rerank import get_reranker
 from llm_rerank.eval import load_noveleval, load_trec_dl19, ndcg
 from llm_rerank.eval.io import RerankRequest, write_results
 from llm_rerank.eval.trec import Qrels
-from llm_rerank.llm import import_litellm
 from llm_rerank.llm_reranker import LLMReranker
 from llm_rerank.models import RankedResults
 from llm_rerank.prompts import truncate_words
 from llm_rerank.strategies.pointwise import DEFAULT_LABELS
 from llm_rerank.testing.judge import Knowledge
+from llm_rerank.transports.litellm import import_litellm
 
 MAX_PASSAGE_WORDS = 300  # the strategies' default; the judge sees passages cut to this
 MAX_CONCURRENCY = 64

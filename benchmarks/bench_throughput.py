@@ -60,12 +60,12 @@ LISTWISE_SEQUENTIAL = 9
 def child(args: argparse.Namespace) -> None:
     """Run one measurement in this fresh process and print it as JSON."""
     handler, priced, transport, frozen = SETTINGS[args.setting]
-    os.environ[HANDLER] = "true" if handler else "false"  # import_litellm() keeps this value
+    os.environ[HANDLER] = "true" if handler else "false"  # the LiteLLM transport keeps this value
     import asyncio
 
     from llm_rerank import ListwiseReranker, PointwiseReranker
     from llm_rerank.eval import load_trec_dl19
-    from llm_rerank.llm import import_litellm, register_price
+    from llm_rerank.transports.litellm import import_litellm, register_price
 
     import_litellm()
     if not frozen:  # main before this work did not freeze LiteLLM's objects

@@ -15,8 +15,6 @@ import asyncio
 import atexit
 import contextlib
 import gc
-import os
-import sys
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable
 from concurrent.futures import Future
@@ -70,27 +68,19 @@ class _LoopThread:
 
 
 async def _cancel_and_close() -> None:
-    """Cancel the tasks that LiteLLM did not start (LiteLLM's logging worker finishes on its
-    own at exit), then close LiteLLM's async HTTP clients and the loop's async generators."""
-    litellm = sys.modules.get("litellm")
-    package = os.path.dirname(getattr(litellm, "__file__", None) or "/nonexistent/")
+    """Cancel the tasks that no transport owns (LiteLLM's logging worker finishes on its
+    own at exit), then close the transports' HTTP clients and the loop's async generators."""
+    from . import transports
+
     current = asyncio.current_task()
     tasks = [task for task in asyncio.all_tasks()
-             if task is not current and not _coroutine_file(task).startswith(package)]
+             if task is not current and not transports.owns_task(task)]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    close = getattr(litellm, "close_litellm_async_clients", None)
-    if close is not None:
-        with contextlib.suppress(Exception):
-            await close()
+    await transports.close_all()
     with contextlib.suppress(Exception):  # closes transport="direct"'s sessions, among others
         await asyncio.get_running_loop().shutdown_asyncgens()
-
-
-def _coroutine_file(task: asyncio.Task[Any]) -> str:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return str(getattr(code, "co_filename", ""))
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

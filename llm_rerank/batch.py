@@ -8,11 +8,12 @@ stderr is a terminal).
 
 Workers: each LLM call costs the client a few milliseconds of CPU (mostly inside LiteLLM),
 so one process on one core cannot keep hundreds of fast calls in flight.
-``arank_batch(..., workers=N)`` forks N processes after LiteLLM is imported (they skip its
-import), gives worker ``w`` the queries at positions ``w, w + N, w + 2N, ...``, and each
-runs ``arank_batch`` on its share with its own event loop. Every finished query is sent
-back at once, so ``on_result``, the progress bar and the returned list (in input order)
-behave as with one process. The workers share the disk cache (diskcache is process-safe).
+``arank_batch(..., workers=N)`` forks N processes after the transport loaded what it needs
+(LiteLLM's import: the children skip it), gives worker ``w`` the queries at positions
+``w, w + N, w + 2N, ...``, and each runs ``arank_batch`` on its share with its own event
+loop. Every finished query is sent back at once, so ``on_result``, the progress bar and the
+returned list (in input order) behave as with one process. The workers share the disk cache
+(diskcache is process-safe).
 
 Limits are split, never multiplied: ``max_concurrency`` and ``max_concurrent_queries`` are
 divided among the workers (each gets at least 1), and so is what a batch ``budget`` has
@@ -41,10 +42,10 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from . import transports
 from .aio import gather_in_order
 from .budget import Budget
 from .errors import InvalidInput, RerankError
-from .llm import import_litellm
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -162,23 +163,13 @@ def _sendable(exc: BaseException) -> BaseException:
     return exc
 
 
-def _after_fork() -> None:
-    """Drop what the parent's event loop owned: LiteLLM's cached async HTTP clients."""
-    import sys
-
-    litellm = sys.modules.get("litellm")
-    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
-    if cache is not None and hasattr(cache, "flush_cache"):
-        cache.flush_cache()
-
-
 def _work(reranker: Reranker, items: list[Item], positions: list[int], top_n: int | None,
           max_concurrent_queries: int, concurrency: int, return_exceptions: bool,
           budget: Budget | None, conn: Connection) -> None:
     """A worker's life: rank its share, sending ``(position, results-or-exception)`` as each
     query ends, then ``("done", spent)``; a failure that ends the batch sends ``("raise",
     exception)``."""
-    _after_fork()
+    transports.after_fork()  # drop what the parent's event loop owned
     llm = getattr(reranker, "llm", None)
     if llm is not None:
         llm.max_concurrency = concurrency
@@ -224,8 +215,9 @@ async def arank_batch_in_workers(
     with ThreadPoolExecutor(max_workers=workers + 1,
                             thread_name_prefix="llm-rerank-workers") as pool:
         try:
-            if getattr(reranker, "llm", None) is not None:  # import once, before forking
-                await loop.run_in_executor(pool, import_litellm)
+            llm = getattr(reranker, "llm", None)
+            if llm is not None:  # load once, before forking
+                await loop.run_in_executor(pool, transports.prepare_fork, llm.transport)
             # What exists now is shared with the children copy-on-write: frozen, their garbage
             # collector never writes to it (which would copy every page it visits).
             gc.freeze()

@@ -21,13 +21,15 @@ from typing import Any, ClassVar, TypeVar
 from .budget import Budget
 from .criteria import Criteria, CriteriaSpec, Criterion
 from .errors import BudgetExceeded, InvalidInput, LLMCallError
-from .llm import BudgetStop, Completion, DeadlineStop, LLMClient, Messages, register_price
+from .llm import BudgetStop, DeadlineStop, LLMClient
 from .models import RankedResults
 from .options import LLMOptions
 from .parsing_criteria import parse_decomposition
 from .prompts import PromptTemplate, one_line, truncate_passage
 from .reranker import RankingContext, Reranker
 from .tags import request_tag
+from .transports.base import Completion, Messages
+from .transports.litellm import register_price
 
 T = TypeVar("T")
 

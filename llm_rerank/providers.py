@@ -1,9 +1,16 @@
-"""Model providers by prefix: ``local/...`` and any plug-in are LiteLLM custom handlers
-registered through one hook, so the call path never names a provider.
+"""Model providers by prefix: ``local/...`` and any plug-in are handlers registered through
+one hook, so the call path never names a provider.
 
-A provider is a LiteLLM ``CustomLLM`` handler serving the models ``PREFIX/...``. It may also
-define ``context_window(model) -> int | None`` (used to fit prompts). Built-in providers and
-the ``llm_rerank.providers`` entry-point group map a prefix to a ``"module:function"`` that
+A provider is a plain object serving the models ``PREFIX/...``:
+``async acomplete(model, messages, params, tag=None) -> dict`` answers with an OpenAI
+chat-completion dict (``choices[0].message.content``, optionally
+``choices[0].logprobs.content`` and ``usage``; ``tag`` is the request's tag, see
+``llm_rerank.tags``) and raises ``InvalidInput`` for a request it cannot serve (a
+permanent failure).
+It may also define ``context_window(model) -> int | None`` (used to fit prompts) and
+``model_info(model) -> dict`` (LiteLLM-style model info: prices, token limits). The LiteLLM
+transport serves it as a LiteLLM custom provider. Built-in providers and the
+``llm_rerank.providers`` entry-point group map a prefix to a ``"module:function"`` that
 returns the handler; it is imported the first time a model with that prefix is used.
 
 >>> provider_prefix("local/smollm2-135m"), provider_prefix("gpt-4o-mini")
@@ -35,18 +42,11 @@ def provider_prefix(model: str) -> str | None:
 
 
 def register_provider(prefix: str, handler: Any) -> None:
-    """Route ``prefix/...`` models to ``handler``, a LiteLLM ``CustomLLM`` (replacing any
-    handler registered under that prefix before)."""
-    from .llm import import_litellm
-
-    litellm = import_litellm()
+    """Route ``prefix/...`` models to ``handler`` (replacing any handler registered under
+    that prefix before)."""
     with _lock:
-        litellm.custom_provider_map = [
-            *[p for p in litellm.custom_provider_map if p.get("provider") != prefix],
-            {"provider": prefix, "custom_handler": handler},
-        ]
-        litellm.utils.custom_llm_setup()
         _handlers[prefix] = handler
+        _native.discard(prefix)
 
 
 def register_provider_factory(prefix: str, factory: Callable[[], Any] | str) -> None:
@@ -64,7 +64,7 @@ def _plugin_factories() -> dict[str, str]:
 
 def ensure_provider(model: str) -> Any | None:
     """The handler serving ``model``'s prefix, registering it on first use; ``None`` for
-    models LiteLLM serves itself."""
+    models no handler serves (LiteLLM serves them itself)."""
     prefix = provider_prefix(model)
     if prefix is None or prefix in _native:
         return None

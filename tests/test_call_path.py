@@ -33,9 +33,11 @@ from llm_rerank import (
 )
 from llm_rerank.budget import Budget
 from llm_rerank.cache import ResponseCache, cache_key
-from llm_rerank.llm import LLMClient, classify, import_litellm, retry_after_seconds
+from llm_rerank.failures import classify, retry_after_seconds
+from llm_rerank.llm import LLMClient
 from llm_rerank.reranker import RankingContext, Reranker, Scored
 from llm_rerank.testing import fake_llm
+from llm_rerank.transports.litellm import import_litellm
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -198,7 +200,7 @@ def test_return_exceptions_keeps_results_and_errors_in_place() -> None:
 FAILING_BATCH = textwrap.dedent("""
     import sys
     from llm_rerank import PointwiseReranker
-    from llm_rerank.llm import import_litellm
+    from llm_rerank.transports.litellm import import_litellm
     from llm_rerank.testing import fake_llm
 
     def respond(messages):
@@ -487,8 +489,10 @@ def test_providers_register_by_prefix_through_one_hook() -> None:
 
 
 def test_llm_module_names_no_provider() -> None:
-    source = Path(import_litellm.__code__.co_filename).read_text()
-    assert "local/" not in source and "from .local" not in source
+    for path in (Path(import_litellm.__code__.co_filename),
+                 Path(LLMClient.complete.__code__.co_filename)):
+        source = path.read_text()
+        assert "local/" not in source and "from .local" not in source, path
 
 
 # --- keep the old guarantees under the new path --------------------------------------------

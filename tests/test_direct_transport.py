@@ -22,9 +22,11 @@ from test_throughput import batch_of, dataset, ids
 
 from llm_rerank import InvalidInput, LLMCallError, Usage, get_reranker
 from llm_rerank.cli import main
-from llm_rerank.direct import DirectTransport
-from llm_rerank.llm import LLMClient, classify, register_price, retry_after_seconds
+from llm_rerank.failures import classify, retry_after_seconds
+from llm_rerank.llm import LLMClient
 from llm_rerank.testing import JudgeServer
+from llm_rerank.transports.direct import DirectTransport
+from llm_rerank.transports.litellm import register_price
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 ANSWER = {"choices": [{"message": {"role": "assistant", "content": "[2] > [1]"}}],
@@ -195,11 +197,14 @@ def test_direct_stalled_server_times_out_and_is_retried() -> None:
 
 
 @pytest.mark.parametrize("payload", [b"<html>proxy login</html>", b'{"choices": []}', b"[]"])
-def test_direct_answer_without_a_completion_is_a_clear_permanent_error(payload: bytes) -> None:
+def test_direct_answer_without_a_completion_is_a_clear_transient_error(payload: bytes) -> None:
+    """A proxy's page or a hiccup is retried (it was a permanent error, never retried)."""
     with scripted(lambda b, h: (200, {}, payload)) as (url, seen), \
             pytest.raises(LLMCallError) as raised:
-        asyncio.run(client(url).complete(MESSAGES, Usage()))
-    assert not raised.value.transient and len(seen) == 1
+        fast = client(url, max_retries=1)
+        fast.wait = lambda state: 0.0  # type: ignore[assignment,method-assign]
+        asyncio.run(fast.complete(MESSAGES, Usage()))
+    assert raised.value.transient and raised.value.attempts == 2 and len(seen) == 2
     assert "without a chat completion" in str(raised.value)
 
 

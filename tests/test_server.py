@@ -32,12 +32,12 @@ from starlette.testclient import TestClient  # noqa: E402
 from llm_rerank import ListwiseReranker, PointwiseReranker, Reranker  # noqa: E402
 from llm_rerank.cli import main  # noqa: E402
 from llm_rerank.eval.io import RerankRequest  # noqa: E402
-from llm_rerank.llm import import_litellm  # noqa: E402
 from llm_rerank.models import Document  # noqa: E402
 from llm_rerank.reranker import RankingContext, Scored  # noqa: E402
 from llm_rerank.server.app import create_app  # noqa: E402
 from llm_rerank.server.config import ServeConfig, ServerSettings, load_config  # noqa: E402
 from llm_rerank.testing import FakeLLM, JudgeServer, fake_llm  # noqa: E402
+from llm_rerank.transports.litellm import import_litellm  # noqa: E402
 
 NUMBER = re.compile(r"n(\d+)")
 TOKEN = "s3cret-token"

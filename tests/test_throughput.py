@@ -22,20 +22,15 @@ from llm_rerank import (
     Usage,
     get_reranker,
 )
-from llm_rerank import llm as llm_module
 from llm_rerank.budget import Budget
 from llm_rerank.eval.io import RerankRequest
-from llm_rerank.llm import (
-    LLMClient,
-    classify,
-    estimate_cost,
-    import_litellm,
-    register_price,
-    retry_after_seconds,
-)
+from llm_rerank.failures import classify, retry_after_seconds
+from llm_rerank.llm import LLMClient
 from llm_rerank.models import Document
 from llm_rerank.reranker import RankingContext, Reranker, Scored
 from llm_rerank.testing import JudgeServer, fake_llm
+from llm_rerank.transports import litellm as litellm_transport
+from llm_rerank.transports.litellm import estimate_cost, import_litellm, register_price
 
 QUERY = "how do solar panels make electricity"
 HANDLER = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
@@ -63,14 +58,19 @@ def ids(results: RankedResults) -> list[str | None]:
 # --- LiteLLM's own HTTP handler: errors, Retry-After, usage, logprobs and cost unchanged ----
 
 def test_openai_calls_go_through_litellms_own_http_handler() -> None:
-    import_litellm()
+    LLMClient("openai/judge", cache=False)
     assert os.environ[HANDLER] == "true"
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; from llm_rerank.llm import import_litellm; "
-         f"import_litellm(); print(os.environ['{HANDLER}'])"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, HANDLER: "false"},
-        check=True)
-    assert done.stdout.strip() == "false"  # a value the user set is kept
+    script = ("import os; from llm_rerank import llm, transports; "
+              f"print(os.environ.get('{HANDLER}')); llm.LLMClient('openai/x', cache=False); "
+              "transports.litellm.import_litellm(); "
+              f"print(os.environ['{HANDLER}'])")
+    environment = {k: v for k, v in os.environ.items() if k != HANDLER}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=environment, check=True)
+    assert done.stdout.split() == ["None", "true"]  # set where the transport is built
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**environment, HANDLER: "false"}, check=True)
+    assert done.stdout.split() == ["false", "false"]  # a value the user set is kept
 
 
 async def test_usage_cost_and_logprobs_come_through_the_handler() -> None:
@@ -151,11 +151,11 @@ def test_the_context_window_is_looked_up_once_and_kept_in_the_cache(
         lookups.append(model)
         return None  # a model LiteLLM does not know
 
-    monkeypatch.setattr(llm_module, "_model_info", lookup)
-    monkeypatch.setattr(llm_module, "_windows", {})
+    monkeypatch.setattr(litellm_transport, "_model_info", lookup)
+    monkeypatch.setattr(litellm_transport, "_windows", {})
     client = LLMClient("openai/unknown-window", cache=tmp_path)
     assert [client.context_window() for _ in range(3)] == [None] * 3
-    monkeypatch.setattr(llm_module, "_windows", {})
+    monkeypatch.setattr(litellm_transport, "_windows", {})
     again = LLMClient("openai/unknown-window", cache=tmp_path)  # another run, same cache
     assert again.context_window() is None
     uncached = LLMClient("openai/unknown-window", cache=False)
@@ -325,7 +325,7 @@ def test_litellms_objects_are_frozen_once_imported() -> None:
     """Defect: every full garbage collection walked LiteLLM's ~375,000 objects, a 0.17 s
     stall of the event loop in the middle of a batch."""
     done = subprocess.run(
-        [sys.executable, "-c", "import gc; from llm_rerank.llm import import_litellm; "
-         "import_litellm(); print(gc.get_freeze_count())"],
+        [sys.executable, "-c", "import gc; from llm_rerank.transports.litellm import "
+         "import_litellm; import_litellm(); print(gc.get_freeze_count())"],
         capture_output=True, text=True, timeout=120, check=True)
     assert int(done.stdout) > 100_000

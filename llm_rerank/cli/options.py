@@ -99,8 +99,9 @@ LLM_FLAGS: dict[str, tuple[Any, str]] = {
     "criteria": (criteria_flag, "the query's parts: 'auto' (the LLM splits each query) or a "
                                 "JSON list of strings or {text, weight, required} (a JSONL "
                                 "row's 'criteria' field overrides them for its query)"),
-    "transport": (str, "'litellm' (default) or 'direct': post openai/... calls straight to "
-                       "the OpenAI-compatible --api-base, without LiteLLM (less CPU per call)"),
+    "transport": (str, "'litellm' (default), 'direct': post openai/... calls straight to "
+                       "the OpenAI-compatible --api-base, without LiteLLM (less CPU per call), "
+                       "or the name of a transport a plug-in registers"),
     "price": (price_pair, "INPUT,OUTPUT: US dollars per prompt and per "
               "completion token, for a model LiteLLM does not price (e.g. 1.5e-7,6e-7)"),
 }

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import BudgetExceeded, InvalidInput, LLMCallError
-from ..llm import causes, retry_after_seconds
+from ..failures import causes, retry_after_seconds
 
 
 @dataclass

@@ -1,17 +1,18 @@
-"""An in-process fake LLM at the LiteLLM boundary: a custom provider answered by a function.
+"""An in-process fake LLM at the LiteLLM boundary: a provider answered by a function.
 
-Requests go through the real ``litellm.acompletion`` path (provider ``fake/``), so caching,
+``fake/`` is a provider handler (``providers.py``) that the LiteLLM transport serves as a
+custom provider: requests go through the real ``litellm.acompletion`` path, so caching,
 retries and usage are exercised exactly as with a hosted model.
+
+Each request's tag (strategy and prompt kind, see ``llm_rerank.tags``) is recorded in
+``fake.requests[n]["tag"]``; a responder that takes two arguments gets it too:
+``fake_llm(lambda messages, tag: judge.answer(messages, kind=tag.get("kind")).text)``.
 
 >>> from llm_rerank import ListwiseReranker
 >>> with fake_llm(lambda messages: "[2] > [1]") as fake:
 ...     results = ListwiseReranker(fake.model, cache=False).rank("q", ["a", "b"])
 >>> [r.document.text for r in results], fake.calls
 (['b', 'a'], 1)
-
-Each request's tag (strategy and prompt kind, see ``llm_rerank.tags``) is recorded in
-``fake.requests[n]["tag"]``; a responder that takes two arguments gets it too:
-``fake_llm(lambda messages, tag: judge.answer(messages, kind=tag.get("kind")).text)``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm import import_litellm
-from ..providers import register_provider
-from ..tags import TAG_HEADER, parse_tag
+from ..providers import ensure_provider, register_provider
 
 Messages = list[dict[str, str]]
 
@@ -55,8 +54,8 @@ def _takes_tag(respond: Responder) -> bool:
 @dataclass
 class FakeLLM:
     """One fake model: ``respond(messages)`` (or ``respond(messages, tag)``) returns the
-    answer text, a ``FakeAnswer``, or raises (e.g. ``litellm.RateLimitError``) to simulate
-    failures. ``latency`` is seconds."""
+    answer text, a ``FakeAnswer``, or
+    raises (e.g. ``litellm.RateLimitError``) to simulate failures. ``latency`` is seconds."""
 
     model: str
     respond: Responder
@@ -70,18 +69,9 @@ class FakeLLM:
         return len(self.requests)
 
     async def answer(self, messages: Messages, params: dict[str, Any],
-                     tag: Mapping[str, str] | None = None) -> Any:
-        import_litellm()
-        from litellm.types.utils import (
-            ChatCompletionTokenLogprob,
-            ChoiceLogprobs,
-            Choices,
-            Message,
-            ModelResponse,
-            TopLogprob,
-            Usage,
-        )
-
+                     tag: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The OpenAI chat-completion dict of ``respond(messages)`` (recorded in
+        ``requests`` with its params and tag)."""
         tag = dict(tag or {})
         self.requests.append({"messages": messages, "params": params, "tag": tag})
         self.in_flight += 1
@@ -94,51 +84,41 @@ class FakeLLM:
         finally:
             self.in_flight -= 1
         answer = result if isinstance(result, FakeAnswer) else FakeAnswer(str(result))
-        logprobs = None
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": answer.text}}
         if answer.logprobs is not None:
-            logprobs = ChoiceLogprobs(content=[
-                ChatCompletionTokenLogprob(
-                    token=max(top, key=top.__getitem__), logprob=max(top.values()), bytes=None,
-                    top_logprobs=[TopLogprob(token=t, logprob=lp, bytes=None)
-                                  for t, lp in top.items()],
-                )
+            choice["logprobs"] = {"content": [
+                {"token": max(top, key=top.__getitem__), "logprob": max(top.values()),
+                 "bytes": None,
+                 "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                                  for t, lp in top.items()]}
                 for top in answer.logprobs
-            ])
+            ]}
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         completion_tokens = len(answer.text.split())
-        return ModelResponse(
-            model=self.model,
-            choices=[Choices(index=0, finish_reason="stop", logprobs=logprobs,
-                             message=Message(role="assistant", content=answer.text))],
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                        total_tokens=prompt_tokens + completion_tokens),
-        )
+        return {"model": self.model, "choices": [choice],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
 
 
 _FAKES: dict[str, FakeLLM] = {}
 _names = itertools.count()
 
 
+class FakeProvider:
+    """The handler of ``fake/<name>`` models: each answered by its registered ``FakeLLM``."""
+
+    async def acomplete(self, model: str, messages: Messages, params: dict[str, Any],
+                        tag: Mapping[str, str] | None = None) -> dict[str, Any]:
+        name = model.split("/", 1)[-1]
+        if name not in _FAKES:
+            raise ValueError(f"no fake model {name!r} is registered")
+        return await _FAKES[name].answer(messages, params, tag)
+
+
 def _install_provider() -> None:
-    litellm = import_litellm()
-    if any(p.get("provider") == "fake" for p in litellm.custom_provider_map):
-        return
-    from litellm.llms.custom_llm import CustomLLM
-
-    class FakeProvider(CustomLLM):  # type: ignore[misc]
-        async def acompletion(self, model: str, messages: Messages, *args: Any,
-                              **kwargs: Any) -> Any:
-            name = model.split("/", 1)[-1]
-            if name not in _FAKES:
-                raise ValueError(f"no fake model {name!r} is registered")
-            headers = {k.lower(): v for k, v in (kwargs.get("headers") or {}).items()}
-            tag = parse_tag(headers.get(TAG_HEADER.lower()))
-            return await _FAKES[name].answer(messages, kwargs.get("optional_params", {}), tag)
-
-        def completion(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("the fake provider answers async calls only")
-
-    register_provider("fake", FakeProvider())
+    if not isinstance(ensure_provider("fake/any"), FakeProvider):
+        register_provider("fake", FakeProvider())
 
 
 @contextmanager

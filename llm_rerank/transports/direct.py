@@ -7,7 +7,8 @@ batch before the server does. This transport sends the same request with one aio
 session per event loop and reads the answer itself: the text, the first tokens' top
 logprobs, the token counts, and the cost by LiteLLM's price table (looked up once per
 model). Failures keep their HTTP status and ``Retry-After``, so ``LLMClient``'s retries,
-budgets and errors behave as with LiteLLM.
+budgets and errors behave as with LiteLLM. This module does not import LiteLLM: prices,
+context windows and token counts are asked of ``transports.litellm`` when needed.
 
 It speaks one protocol: ``openai/<name>`` models (``<name>`` is sent as the model), at
 ``api_base`` (default ``$OPENAI_BASE_URL``, else OpenAI's), with ``api_key`` or
@@ -15,7 +16,7 @@ It speaks one protocol: ``openai/<name>`` models (``<name>`` is sent as the mode
 (merged into the request, e.g. vLLM's ``top_k``) and ``extra_headers``; LiteLLM options
 are refused when the reranker is built.
 
->>> transport = DirectTransport("openai/qwen2.5", "http://127.0.0.1:8000/v1/", None)
+>>> transport = DirectTransport("openai/qwen2.5", "http://127.0.0.1:8000/v1/", None, {})
 >>> transport.url, transport.model_name
 ('http://127.0.0.1:8000/v1/chat/completions', 'qwen2.5')
 >>> check_direct_options("ollama/llama3", {})  # doctest: +ELLIPSIS
@@ -33,10 +34,11 @@ import urllib.parse
 import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Mapping
+from types import ModuleType
 from typing import Any
 
-from .errors import InvalidInput
-from .llm import Completion, Messages, token_prices
+from ..errors import InvalidInput
+from .base import Completion, InvalidResponse, Messages, MissingCredentials, tag_header
 
 PREFIX = "openai/"
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -58,14 +60,6 @@ class HTTPStatusError(Exception):
         super().__init__(f"HTTP {status_code}: {message}")
         self.status_code = status_code
         self.headers = headers
-
-
-class MissingCredentials(Exception):
-    """No ``api_key`` and no ``$OPENAI_API_KEY``: refused before any request."""
-
-
-class InvalidResponse(Exception):
-    """A 2xx answer that is not a chat completion (not JSON, or no choices)."""
 
 
 def check_direct_options(model: str, completion_kwargs: Mapping[str, Any]) -> None:
@@ -90,7 +84,9 @@ def check_direct_options(model: str, completion_kwargs: Mapping[str, Any]) -> No
 class DirectTransport:
     """Posts one chat completion to ``api_base`` and reads it into a ``Completion``."""
 
-    def __init__(self, model: str, api_base: str | None, api_key: str | None) -> None:
+    def __init__(self, model: str, api_base: str | None, api_key: str | None,
+                 completion_kwargs: Mapping[str, Any] | None = None) -> None:
+        check_direct_options(model, completion_kwargs or {})
         self.model = model
         self.model_name = model[len(PREFIX):] if model.startswith(PREFIX) else model
         base = (api_base or os.environ.get("OPENAI_BASE_URL")
@@ -121,18 +117,24 @@ class DirectTransport:
             await keeper.__anext__()  # now the loop finalizes it at shutdown
         return held[0]
 
-    async def complete(self, messages: Messages, params: Mapping[str, Any]) -> Completion:
-        """One request; raises ``HTTPStatusError``, ``ConnectionError`` (transport
-        failures) or ``InvalidResponse``."""
+    def __repr__(self) -> str:
+        return f"DirectTransport({self.model!r}, {self.url!r})"
+
+    async def complete(self, messages: Messages, params: Mapping[str, Any], *,
+                       tag: Mapping[str, str] | None = None) -> Completion:
+        """One request (``tag`` sent as a header, see ``tag_header``); raises
+        ``HTTPStatusError``, ``ConnectionError`` (transport failures), ``InvalidResponse``
+        or ``MissingCredentials``."""
         import aiohttp
 
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
-            raise MissingCredentials("missing credentials: OPENAI_API_KEY not set")
+            raise MissingCredentials(["OPENAI_API_KEY"])
         body: dict[str, Any] = {"model": self.model_name, "messages": messages}
         body.update((k, v) for k, v in params.items() if k in REQUEST_FIELDS)
         body.update(params.get("extra_body") or {})
-        headers = {"Authorization": f"Bearer {key}", **(params.get("extra_headers") or {})}
+        headers = {"Authorization": f"Bearer {key}", **(params.get("extra_headers") or {}),
+                   **(tag_header(tag) if tag else {})}
         session = await self._session()
         try:
             async with session.post(self.url, json=body, headers=headers,
@@ -156,6 +158,37 @@ class DirectTransport:
                           logprobs=read_logprobs(choice),
                           prompt_tokens=prompt, completion_tokens=completion,
                           cost_usd=cost(self.model, prompt, completion, cached))
+
+    # what LiteLLM's tables know (the same answers as transport="litellm")
+
+    def window_key(self) -> str:
+        return str(_tables().window_key(self.model))
+
+    def context_window(self) -> int | None:
+        window: int | None = _tables().context_window(self.model)
+        return window
+
+    def count_tokens(self, messages: Messages) -> int:
+        return int(_tables().count_tokens(self.model, messages))
+
+    def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return float(_tables().estimate_cost(self.model, prompt_tokens, completion_tokens))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Its failures carry a status or are connection errors: nothing more to tell."""
+        return False
+
+    @staticmethod
+    def prepare_fork() -> None:
+        """Load the price table before forking (each answer is priced by it)."""
+        _tables().import_litellm()
+
+
+def _tables() -> ModuleType:
+    """``transports.litellm``, imported on first use (it imports LiteLLM lazily itself)."""
+    from . import litellm as litellm_transport
+
+    return litellm_transport
 
 
 async def _close_at_shutdown(session: Any) -> AsyncIterator[None]:
@@ -244,7 +277,7 @@ def read_logprobs(choice: Mapping[str, Any]) -> list[dict[str, float]] | None:
 def cost(model: str, prompt: int, completion: int, cached: int = 0) -> float:
     """US dollars by LiteLLM's price table (0 for a model it does not price); cached
     prompt tokens at the cache-read price where the table has one."""
-    prices = token_prices(model)
+    prices: tuple[float, float, float | None] | None = _tables().token_prices(model)
     if prices is None:
         return 0.0
     per_input, per_output, per_cached = prices
