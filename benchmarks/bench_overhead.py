@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import markdown_table, write_fragment
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
-from llm_rerank.eval.io import RerankRequest
-from llm_rerank.llm import LLMClient, import_litellm
-from llm_rerank.models import Document, Usage
+from llm_rerank import Document, Usage
+from llm_rerank.eval import RerankRequest
+from llm_rerank.llm import LLMClient
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import JudgeServer
 
@@ -37,16 +37,17 @@ def prompts(count: int) -> list[list[dict[str, str]]]:
 
 
 async def time_bare(url: str, batch: list[list[dict[str, str]]]) -> float:
-    litellm = import_litellm()
+    import litellm
+
     started = time.perf_counter()
     for messages in batch:
-        await litellm.acompletion(model="openai/judge", messages=messages, api_base=url,
+        await litellm.acompletion(model=JUDGE_MODEL, messages=messages, api_base=url,
                                   api_key="x", temperature=0.0, max_retries=0)
     return (time.perf_counter() - started) / len(batch)
 
 
 async def time_ours(url: str, batch: list[list[dict[str, str]]], cache: bool | Path) -> float:
-    client = LLMClient("openai/judge", api_base=url, api_key="x", cache=cache)
+    client = LLMClient(JUDGE_MODEL, api_base=url, api_key="x", cache=cache)
     usage = Usage()
     started = time.perf_counter()
     for messages in batch:
