@@ -274,7 +274,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from judge_process import judge_server
+    from harness import judge_server
 
     from llm_rerank.eval import load_trec_dl19
 
