@@ -23,15 +23,22 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import JudgeProcess, judge_server
+from harness import (
+    JudgeProcess,
+    data_dir,
+    input_order,
+    judge_reranker,
+    judge_server,
+    markdown_table,
+    scores,
+    write_fragment,
+)
 from langchain_core.documents import Document as LCDocument
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
-from llm_rerank import Reranker, get_reranker
-from llm_rerank.eval import load_trec_dl19, ndcg
-from llm_rerank.eval.io import RerankRequest
+from llm_rerank import Reranker
+from llm_rerank.eval import RerankRequest, load_trec_dl19
 from llm_rerank.testing import JudgeServer, judge
 
 LISTWISE = {"window_size": 20, "step": 10}
@@ -86,21 +93,19 @@ async def garbage(reranker: Reranker, request: RerankRequest) -> list[str]:
 
 
 def listwise_on(url: str) -> Reranker:
-    return get_reranker("listwise", model="openai/judge", api_base=url, api_key="x",
-                        cache=False, max_concurrency=16, **LISTWISE)
+    return judge_reranker("listwise", url, max_concurrency=16, **LISTWISE)
 
 
 async def mean_ndcg(rank: Ranker, reranker: Reranker, requests: list[RerankRequest],
                     qrels: dict[str, dict[str, int]]) -> float:
-    rankings = await asyncio.gather(*(rank(reranker, r) for r in requests))
-    return sum(ndcg(ids, qrels[r.query_id], 10)
-               for ids, r in zip(rankings, requests, strict=True)) / len(requests)
+    ranked = await asyncio.gather(*(rank(reranker, r) for r in requests))
+    return scores({r.query_id: ids for r, ids in zip(requests, ranked, strict=True)},
+                  qrels)["ndcg@10"]
 
 
 def quality(requests: list[RerankRequest], qrels: dict[str, dict[str, int]],
             judge_process: JudgeProcess) -> str:
-    bm25 = sum(ndcg([d.id or "" for d in r.documents], qrels[r.query_id], 10)
-               for r in requests) / len(requests)
+    bm25 = scores(input_order(requests), qrels)["ndcg@10"]
     rows: list[list[object]] = [["BM25 order (no reranking)", bm25, "-", "-"]]
     cases: list[tuple[str, Ranker]] = [
         ("`Reranker.arank`, plain text", direct),
@@ -131,20 +136,19 @@ def quality(requests: list[RerankRequest], qrels: dict[str, dict[str, int]],
                            "LLM calls", "unmatched passages"], rows)
 
 
-def scores(requests: list[RerankRequest], judge_process: JudgeProcess) -> str:
+def score_checks(requests: list[RerankRequest], judge_process: JudgeProcess) -> str:
     rows: list[list[object]] = []
     sample = [RerankRequest(r.query_id, r.query, r.documents[:20]) for r in requests[:5]]
     cutoff = SimilarityPostprocessor(similarity_cutoff=0.0)
     for strategy, options in STRATEGIES.items():
-        reranker = get_reranker(strategy, model="openai/judge", api_base=judge_process.url,
-                                api_key="x", cache=False, **options)
+        ranker = judge_reranker(strategy, judge_process.url, **options)
         kept = total = scored = 0
         for request in sample:
-            nodes = reranker.as_llamaindex_postprocessor().postprocess_nodes(
+            nodes = ranker.as_llamaindex_postprocessor().postprocess_nodes(
                 li_nodes(request), query_str=request.query)
             kept += len(cutoff.postprocess_nodes(nodes))
             total += len(nodes)
-            docs = reranker.as_langchain_compressor().compress_documents(
+            docs = ranker.as_langchain_compressor().compress_documents(
                 lc_documents(request), request.query)
             scored += sum(isinstance(d.metadata.get("relevance_score"), float) for d in docs)
         rows.append([strategy, f"{kept}/{total}", f"{scored}/{total}"])
@@ -185,7 +189,7 @@ def main() -> None:
     with judge_server(requests, qrels) as judge_process:
         sections = [
             "### Quality through the adapters\n\n" + quality(requests, qrels, judge_process),
-            "### Scores through the adapters\n\n" + scores(requests, judge_process),
+            "### Scores through the adapters\n\n" + score_checks(requests, judge_process),
             "### Adapter overhead\n\n" + overhead(requests, judge_process, args.runs),
         ]
     write_fragment("adapters", "LangChain and LlamaIndex adapters", "\n\n".join(sections))

@@ -22,11 +22,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from common import markdown_table, write_fragment
+from harness import (
+    input_order,
+    judge_reranker,
+    markdown_table,
+    rankings,
+    run_batch,
+    scores,
+    write_fragment,
+)
 
-from llm_rerank import get_reranker
 from llm_rerank.data import MultipartSample, load_multipart
-from llm_rerank.eval import alpha_ndcg, aspect_recall, ndcg
 from llm_rerank.strategies.criteria import CriteriaReranker
 from llm_rerank.testing import JudgeServer
 
@@ -58,42 +64,26 @@ JUDGES = [("perfect", {"noise": 0.0, "position_bias": 0.0}),
           ("noise 1.0 + position bias 1.0", {"noise": 1.0, "position_bias": 1.0})]
 
 
+METRICS = ["ndcg@10", "aspect_recall@10", "alpha_ndcg@10", "aspect_recall@3", "alpha_ndcg@3"]
+
+
 def evaluate(sample: MultipartSample, system: System, url: str) -> list[object]:
-    reranker = get_reranker(system.strategy, model="openai/judge", api_base=url,
-                            api_key="unused", cache=False, **system.options)
+    ranker = judge_reranker(system.strategy, url, **system.options)
     batch = [(r.query, r.documents, None,
               [text for _, text in sample.parts[r.query_id]] if system.given_criteria else None)
              for r in sample.requests]
-    rankings = reranker.rank_batch(batch)
-    rows: dict[str, list[float]] = {name: [] for name in (
-        "ndcg10", "recall10", "alpha10", "recall3", "alpha3", "calls", "tokens")}
-    for request, results in zip(sample.requests, rankings, strict=True):
-        ranked = [r.document.id or "" for r in results]
-        aspects = sample.aspect_qrels[request.query_id]
-        rows["ndcg10"].append(ndcg(ranked, sample.qrels[request.query_id], 10))
-        rows["recall10"].append(aspect_recall(ranked, aspects, 10))
-        rows["alpha10"].append(alpha_ndcg(ranked, aspects, 10))
-        rows["recall3"].append(aspect_recall(ranked, aspects, 3))
-        rows["alpha3"].append(alpha_ndcg(ranked, aspects, 3))
-        rows["calls"].append(results.usage.llm_calls)
-        rows["tokens"].append(results.usage.prompt_tokens + results.usage.completion_tokens)
-    means = {name: statistics.fmean(values) for name, values in rows.items()}
-    return [system.label, means["ndcg10"], means["recall10"], means["alpha10"],
-            means["recall3"], means["alpha3"], f"{means['calls']:.1f}",
-            f"{means['tokens']:.0f}"]
+    results = run_batch(ranker, batch, desc=system.label)
+    found = scores(rankings(sample.requests, results), sample.qrels, METRICS,
+                   sample.aspect_qrels)
+    calls = statistics.fmean(r.usage.llm_calls for r in results)
+    tokens = statistics.fmean(r.usage.prompt_tokens + r.usage.completion_tokens
+                              for r in results)
+    return [system.label, *found.values(), f"{calls:.1f}", f"{tokens:.0f}"]
 
 
 def first_stage(sample: MultipartSample) -> list[object]:
-    values: dict[str, list[float]] = {"n": [], "r10": [], "a10": [], "r3": [], "a3": []}
-    for request in sample.requests:
-        ranked = [d.id or "" for d in request.documents]
-        aspects = sample.aspect_qrels[request.query_id]
-        values["n"].append(ndcg(ranked, sample.qrels[request.query_id], 10))
-        values["r10"].append(aspect_recall(ranked, aspects, 10))
-        values["a10"].append(alpha_ndcg(ranked, aspects, 10))
-        values["r3"].append(aspect_recall(ranked, aspects, 3))
-        values["a3"].append(alpha_ndcg(ranked, aspects, 3))
-    return ["first stage (shuffled)", *(statistics.fmean(v) for v in values.values()), "0", "0"]
+    found = scores(input_order(sample.requests), sample.qrels, METRICS, sample.aspect_qrels)
+    return ["first stage (shuffled)", *found.values(), "0", "0"]
 
 
 def one_part_only(sample: MultipartSample) -> MultipartSample:

@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import markdown_table, write_fragment
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
-from llm_rerank.eval.io import RerankRequest
+from llm_rerank import Document, Usage
+from llm_rerank.eval import RerankRequest
 from llm_rerank.llm import LLMClient
-from llm_rerank.models import Document, Usage
 from llm_rerank.prompts import PromptTemplate
 from llm_rerank.testing import JudgeServer
 from llm_rerank.transports.litellm import HTTP_HANDLER, import_litellm
@@ -43,13 +43,13 @@ async def time_bare(url: str, batch: list[list[dict[str, str]]]) -> float:
     os.environ.setdefault(HTTP_HANDLER, "true")  # the handler LLMClient's transport uses
     started = time.perf_counter()
     for messages in batch:
-        await litellm.acompletion(model="openai/judge", messages=messages, api_base=url,
+        await litellm.acompletion(model=JUDGE_MODEL, messages=messages, api_base=url,
                                   api_key="x", temperature=0.0, max_retries=0)
     return (time.perf_counter() - started) / len(batch)
 
 
 async def time_ours(url: str, batch: list[list[dict[str, str]]], cache: bool | Path) -> float:
-    client = LLMClient("openai/judge", api_base=url, api_key="x", cache=cache)
+    client = LLMClient(JUDGE_MODEL, api_base=url, api_key="x", cache=cache)
     usage = Usage()
     started = time.perf_counter()
     for messages in batch:

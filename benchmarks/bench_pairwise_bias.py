@@ -13,8 +13,6 @@ Usage: python benchmarks/bench_pairwise_bias.py [--data DIR] [--queries N] [--bi
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import sys
 import tempfile
@@ -22,25 +20,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import judge_server
+from harness import (
+    arguments,
+    batch_of,
+    dl19,
+    input_order,
+    judge_reranker,
+    judge_server,
+    log,
+    markdown_table,
+    mean_score,
+    per_query,
+    run_batch,
+    scores,
+    subset,
+    write_fragment,
+)
 
-from llm_rerank import PairwiseReranker
-from llm_rerank.eval import load_trec_dl19, ndcg
-from llm_rerank.eval.io import RerankRequest
-from llm_rerank.eval.trec import Qrels
-from llm_rerank.models import Document, RankedResults
+from llm_rerank import Document, RankedResults
 from llm_rerank.prompts import prompts_dir
 
 NOISE = 0.5
-MAX_CONCURRENCY = 64
-
-
-def mean_ndcg(requests: list[RerankRequest], results: list[RankedResults], qrels: Qrels) -> float:
-    return statistics.mean(
-        ndcg([str(r.document.id) for r in res], qrels.get(req.query_id, {}), 10)
-        for req, res in zip(requests, results, strict=True)
-    )
 
 
 def tie_share(results: list[RankedResults]) -> float:
@@ -80,12 +80,9 @@ VARIANTS = [
 
 def run(url: str, method: str, variant: Variant, template: Path,
         batch: list[tuple[str, list[Document]]]) -> list[RankedResults]:
-    reranker = PairwiseReranker("openai/judge", method=method, k=10,
-                                both_orders=variant.both_orders,
-                                template=template if variant.swapped else None,
-                                api_base=url, api_key="x", cache=False,
-                                max_concurrency=MAX_CONCURRENCY)
-    return asyncio.run(reranker.arank_batch(batch, max_concurrent_queries=len(batch)))
+    ranker = judge_reranker("pairwise", url, method=method, k=10, both_orders=variant.both_orders,
+                      template=template if variant.swapped else None)
+    return run_batch(ranker, batch, desc=f"{method}, {variant.label}")
 
 
 def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
@@ -102,20 +99,16 @@ def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
-    parser.add_argument("--queries", type=int, help="only the first N DL19 queries")
+    parser = arguments(__doc__)
     parser.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
                         help="position_bias values for heapsort (default 0 1 2 4)")
     parser.add_argument("--sliding-bias", type=float, nargs="*", default=[1.0],
                         help="position_bias values for sliding (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
-    requests = requests[: args.queries] if args.queries else requests
-    batch = [(r.query, r.documents) for r in requests]
-    bm25 = statistics.mean(ndcg([str(d.id) for d in r.documents], qrels.get(r.query_id, {}), 10)
-                           for r in requests)
+    requests, qrels = dl19(args)
+    batch = batch_of(requests)
+    bm25 = scores(input_order(requests), qrels)["ndcg@10"]
     settings = [("heapsort", b) for b in args.bias] + [("sliding", b) for b in args.sliding_bias]
     rows: list[list[object]] = []
     verdicts: list[str] = []
@@ -126,26 +119,23 @@ def main() -> None:
             with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
                               seed=args.seed) as server:
                 for method in [m for m, b in settings if b == bias]:
-                    scores = {}
+                    found = {}
                     # Without bias the two one-order variants differ only by noise draws.
                     for variant in VARIANTS if bias > 0 else VARIANTS[:2]:
                         results = run(server.url, method, variant, template, batch)
-                        score = mean_ndcg(requests, results, qrels)
-                        calls = sum(res.usage.llm_calls for res in results) / len(results)
-                        scores[variant.label] = score
+                        score = mean_score(requests, results, qrels)
+                        calls = per_query(results, "llm_calls")
+                        found[variant.label] = score
                         rows.append([method, f"{bias:g}", variant.label, score, f"{calls:.0f}",
                                      f"{tie_share(results):.0%}"])
-                        print(f"[{time.perf_counter() - started:5.0f}s] {method}, bias {bias:g}, "
-                              f"{variant.label}: nDCG@10 {score:.4f}, {calls:.0f} calls/query",
-                              file=sys.stderr, flush=True)
+                        log(started, f"{method}, bias {bias:g}, {variant.label}: nDCG@10 "
+                                     f"{score:.4f}, {calls:.0f} calls/query")
                     if bias > 0:
-                        verdicts += verdict(method, bias, scores)
+                        verdicts += verdict(method, bias, found)
     rows.sort(key=lambda row: (row[0] != "heapsort", float(str(row[1]))))
     total = time.perf_counter() - started
-    subset = (f"the first {len(requests)} of the 43 queries" if len(requests) < 43
-              else "all 43 queries")
     body = (
-        f"Pairwise PRP, k=10, on TREC DL19 BM25 top-100, {subset}; judge noise {NOISE} "
+        f"Pairwise PRP, k=10, on TREC DL19 BM25 top-100, {subset(requests)}; judge noise {NOISE} "
         "(N(0, 0.5^2) added to each 0-3 grade) plus the position bias below, added to the "
         f"grade of the passage shown first; seed {args.seed}; BM25 order nDCG@10 {bm25:.4f}. "
         "One order asks about (challenger, incumbent) once: with the bundled prompt the "

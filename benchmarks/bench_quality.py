@@ -16,9 +16,6 @@ Usage: python benchmarks/bench_quality.py [--data DIR] [--queries N] [--trec-out
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -26,22 +23,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import judge_server
+from harness import (
+    MAX_CONCURRENCY,
+    arguments,
+    batch_of,
+    data_dir,
+    input_order,
+    judge_reranker,
+    judge_server,
+    log,
+    markdown_table,
+    per_query,
+    rankings,
+    run_batch,
+    scores,
+    write_fragment,
+)
 
-from llm_rerank import get_reranker
-from llm_rerank.eval import load_noveleval, load_trec_dl19, ndcg
-from llm_rerank.eval.io import RerankRequest, write_results
-from llm_rerank.eval.trec import Qrels
-from llm_rerank.llm_reranker import LLMReranker
-from llm_rerank.models import RankedResults
+from llm_rerank import LLMReranker, RankedResults
+from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19, write_results
 from llm_rerank.prompts import truncate_words
 from llm_rerank.strategies.pointwise import DEFAULT_LABELS
 from llm_rerank.testing.judge import Knowledge
-from llm_rerank.transports.litellm import import_litellm
 
 MAX_PASSAGE_WORDS = 300  # the strategies' default; the judge sees passages cut to this
-MAX_CONCURRENCY = 64
 TIKTOKEN_MODEL = "gpt-3.5-turbo"
 
 
@@ -109,8 +114,8 @@ class Dataset:
     qrels: Qrels
 
 
-def mean_ndcg(rankings: dict[str, list[str]], qrels: Qrels) -> float:
-    return statistics.mean(ndcg(ranked, qrels.get(qid, {}), 10) for qid, ranked in rankings.items())
+def mean_ndcg(ranked: dict[str, list[str]], qrels: Qrels) -> float:
+    return scores(ranked, qrels)["ndcg@10"]
 
 
 def judge_grades(dataset: Dataset) -> dict[str, list[int]]:
@@ -123,12 +128,12 @@ def judge_grades(dataset: Dataset) -> dict[str, list[int]]:
 
 def sorted_by(dataset: Dataset, keys: dict[str, list[float]]) -> dict[str, list[str]]:
     """Each query's candidates sorted by ``keys`` descending, ties in input order."""
-    rankings = {}
+    ranked = {}
     for request in dataset.requests:
         key = keys[request.query_id]
         order = sorted(range(len(request.documents)), key=lambda i: -key[i])
-        rankings[request.query_id] = [str(request.documents[i].id) for i in order]
-    return rankings
+        ranked[request.query_id] = [str(request.documents[i].id) for i in order]
+    return ranked
 
 
 def reference_rows(dataset: Dataset) -> dict[str, float]:
@@ -139,11 +144,10 @@ def reference_rows(dataset: Dataset) -> dict[str, float]:
     labels = {qid: [float(min(steps, max(0, round(g / max_grade * steps)))) for g in values]
               for qid, values in grades.items()}
     as_float = {qid: [float(g) for g in values] for qid, values in grades.items()}
-    input_order = {r.query_id: [str(d.id) for d in r.documents] for r in dataset.requests}
     ideal = sorted_by(dataset, {r.query_id: [float(dataset.qrels.get(r.query_id, {}).get(
         str(d.id), 0)) for d in r.documents] for r in dataset.requests})
     return {
-        "input": mean_ndcg(input_order, dataset.qrels),
+        "input": mean_ndcg(input_order(dataset.requests), dataset.qrels),
         "ceiling": mean_ndcg(sorted_by(dataset, as_float), dataset.qrels),
         "label_ceiling": mean_ndcg(sorted_by(dataset, labels), dataset.qrels),
         "ideal": mean_ndcg(ideal, dataset.qrels),
@@ -159,7 +163,9 @@ class TokenTally:
 def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
     """Wrap the reranker's call path to count each call's tokens with tiktoken (offline:
     LiteLLM ships the cl100k encoding)."""
-    counter: Callable[..., int] = import_litellm().token_counter
+    import litellm
+
+    counter: Callable[..., int] = litellm.token_counter
     original = reranker.llm.complete
 
     async def complete(messages: Any, usage: Any, **params: Any) -> Any:
@@ -173,25 +179,20 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 
 
 def run_strategy(strategy: Strategy, url: str, dataset: Dataset, tiktoken: bool) -> Outcome:
-    reranker = get_reranker(strategy.name, model="openai/judge", api_base=url, api_key="x",
-                            cache=False, max_concurrency=MAX_CONCURRENCY, **strategy.options)
-    assert isinstance(reranker, LLMReranker)
+    ranker = judge_reranker(strategy.name, url, **strategy.options)
+    assert isinstance(ranker, LLMReranker)
     tally = TokenTally()
     if tiktoken:
-        count_tiktoken(reranker, tally)
-    batch = [(r.query, r.documents) for r in dataset.requests]
+        count_tiktoken(ranker, tally)
     started = time.perf_counter()
-    results = asyncio.run(reranker.arank_batch(batch, max_concurrent_queries=len(batch)))
-    wall = time.perf_counter() - started
+    results = run_batch(ranker, batch_of(dataset.requests), desc=strategy.label)
     count = len(results)
-    rankings = {r.query_id: [str(x.document.id) for x in res]
-                for r, res in zip(dataset.requests, results, strict=True)}
     return Outcome(
-        ndcg=mean_ndcg(rankings, dataset.qrels),
-        calls=sum(res.usage.llm_calls for res in results) / count,
-        prompt_tokens=sum(res.usage.prompt_tokens for res in results) / count,
-        completion_tokens=sum(res.usage.completion_tokens for res in results) / count,
-        wall_s=wall,
+        ndcg=mean_ndcg(rankings(dataset.requests, results), dataset.qrels),
+        calls=per_query(results, "llm_calls"),
+        prompt_tokens=per_query(results, "prompt_tokens"),
+        completion_tokens=per_query(results, "completion_tokens"),
+        wall_s=time.perf_counter() - started,
         parse_failures=sum(res.usage.parse_failures for res in results),
         tiktoken_prompt=tally.prompt / count if tiktoken else None,
         tiktoken_completion=tally.completion / count if tiktoken else None,
@@ -285,9 +286,7 @@ def cost_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
-    parser.add_argument("--queries", type=int, help="only the first N queries of each data set")
+    parser = arguments(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     parser.add_argument("--trec-out", default="/work/runs/dl19_listwise_perfect.trec",
                         help="where to write the DL19 listwise perfect-judge run ('' skips)")
@@ -312,11 +311,9 @@ def main() -> None:
                     tiktoken = dataset.key == "dl19" and judge.label == "perfect"
                     outcome = run_strategy(strategy, server.url, dataset, tiktoken)
                     outcomes[(strategy.label, dataset.key, judge.label)] = outcome
-                    print(f"[{time.perf_counter() - started:6.0f}s] {dataset.key} / {judge.label}"
-                          f" / {strategy.label}: nDCG@10 {outcome.ndcg:.4f}, "
-                          f"{outcome.calls:.1f} calls/query, {outcome.wall_s:.1f}s, "
-                          f"{outcome.parse_failures} parse failures",
-                          file=sys.stderr, flush=True)
+                    log(started, f"{dataset.key} / {judge.label} / {strategy.label}: nDCG@10 "
+                                 f"{outcome.ndcg:.4f}, {outcome.calls:.1f} calls/query, "
+                                 f"{outcome.wall_s:.1f}s, {outcome.parse_failures} parse failures")
     listwise = outcomes.get(("listwise 20/10, 1 pass", "dl19", "perfect"))
     if args.trec_out and listwise is not None and not args.queries:
         path = Path(args.trec_out)

@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import data_dir, markdown_table, write_fragment
-from judge_process import free_port, judge_server
+from harness import JUDGE_MODEL, data_dir, judge_server, markdown_table, write_fragment
+from harness import _free_port as free_port
 
-from llm_rerank.eval import load_trec_dl19
-from llm_rerank.eval.io import RerankRequest
+from llm_rerank.eval import RerankRequest, load_trec_dl19
 
 CLI = "import sys; from llm_rerank.cli import main; sys.exit(main())"
 TOKEN = "bench-token"
@@ -380,15 +379,15 @@ def main() -> None:
         judge_port = int(judge.url.rsplit(":", 1)[1].split("/")[0])
         common = {"api_key": "x", "cache": False}
         config = {"rerankers": {
-            "listwise": {"strategy": "listwise", "model": "openai/judge", "api_base": judge.url,
+            "listwise": {"strategy": "listwise", "model": JUDGE_MODEL, "api_base": judge.url,
                          "max_concurrency": 1024, **common},
-            "permanent": {"strategy": "listwise", "model": "openai/judge",
+            "permanent": {"strategy": "listwise", "model": JUDGE_MODEL,
                           "api_base": refusing, **common},
-            "transient": {"strategy": "listwise", "model": "openai/judge",
+            "transient": {"strategy": "listwise", "model": JUDGE_MODEL,
                           "api_base": unavailable, "max_retries": 2, **common},
-            "cached": {"strategy": "listwise", "model": "openai/judge", "api_base": judge.url,
+            "cached": {"strategy": "listwise", "model": JUDGE_MODEL, "api_base": judge.url,
                        "max_concurrency": 1024, "api_key": "x", "cache": str(folder / "cache")},
-            "budget": {"strategy": "pointwise", "model": "openai/judge", "api_base": judge.url,
+            "budget": {"strategy": "pointwise", "model": JUDGE_MODEL, "api_base": judge.url,
                        "max_calls": 5, **common},
         }, "default": "listwise"}
         for workers in args.workers:

@@ -23,14 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import JudgeProcess, judge_server
+from harness import (
+    JUDGE_MODEL,
+    JudgeProcess,
+    data_dir,
+    judge_server,
+    markdown_table,
+    write_fragment,
+)
 
-from llm_rerank import ListwiseReranker, PointwiseReranker
-from llm_rerank.eval import load_trec_dl19
-from llm_rerank.eval.io import RerankRequest
-from llm_rerank.llm_reranker import LLMReranker
-from llm_rerank.models import RankedResults
+from llm_rerank import ListwiseReranker, LLMReranker, PointwiseReranker, RankedResults
+from llm_rerank.eval import RerankRequest, load_trec_dl19
 
 LISTWISE_CALLS = 9
 SINGLE_QUERY_RUNS = 5
@@ -59,12 +62,12 @@ async def timed(judge: JudgeProcess, reranker: LLMReranker,
 
 
 def listwise(url: str, concurrency: int, cache: bool | Path = False) -> ListwiseReranker:
-    return ListwiseReranker("openai/judge", api_base=url, api_key="x", cache=cache,
+    return ListwiseReranker(JUDGE_MODEL, api_base=url, api_key="x", cache=cache,
                             max_concurrency=concurrency, window_size=20, step=10)
 
 
 def pointwise(url: str, concurrency: int) -> PointwiseReranker:
-    return PointwiseReranker("openai/judge", api_base=url, api_key="x", cache=False,
+    return PointwiseReranker(JUDGE_MODEL, api_base=url, api_key="x", cache=False,
                              max_concurrency=concurrency)
 
 

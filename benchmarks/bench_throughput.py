@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
+from harness import JUDGE_MODEL, data_dir, markdown_table, write_fragment
 
 HERE = Path(__file__).resolve()
 PRICE = (1.5e-07, 6e-07)  # gpt-4o-mini's, US dollars per prompt / completion token
@@ -73,19 +73,19 @@ def child(args: argparse.Namespace) -> None:
 
         gc.unfreeze()
     if priced:
-        register_price("openai/judge", *PRICE)
+        register_price(JUDGE_MODEL, *PRICE)
     requests, _ = load_trec_dl19(data_dir(args.data))
     requests = requests[: args.queries] if args.queries else requests
     common = {"api_base": args.url, "api_key": "x", "cache": False, "transport": transport}
     if args.child in ("per-call", "instructions"):
-        reranker: Any = PointwiseReranker("openai/judge", max_concurrency=16, **common)
+        reranker: Any = PointwiseReranker(JUDGE_MODEL, max_concurrency=16, **common)
         batch = [(r.query, r.documents) for r in requests]
         batch = [(q, docs[:50]) for q, docs in batch][: max(1, args.calls // 50)]
     elif args.child == "pointwise":
-        reranker = PointwiseReranker("openai/judge", max_concurrency=CONCURRENCY, **common)
+        reranker = PointwiseReranker(JUDGE_MODEL, max_concurrency=CONCURRENCY, **common)
         batch = [(r.query, r.documents) for r in requests]
     else:
-        reranker = ListwiseReranker("openai/judge", max_concurrency=CONCURRENCY,
+        reranker = ListwiseReranker(JUDGE_MODEL, max_concurrency=CONCURRENCY,
                                     window_size=20, step=10, **common)
         batch = [(r.query, r.documents) for r in requests]
 
@@ -239,7 +239,7 @@ def imports(url: str, data: Path) -> str:
         source = data / "trec-dl19" / "bm25_dl19_top100.jsonl"
         sample = Path(folder) / "sample.jsonl"
         sample.write_text("".join(source.read_text().splitlines(keepends=True)[:3]))
-        rerank = ["rerank", "-s", "listwise", "-m", "openai/judge", "--api-base", url,
+        rerank = ["rerank", "-s", "listwise", "-m", JUDGE_MODEL, "--api-base", url,
                   "--api-key", "x", "--cache-dir", str(Path(folder) / "cache"),
                   "-i", str(sample), "-o", str(Path(folder) / "out.jsonl")]
         for label, argv in (("`llm-rerank --help`", ["--help"]),
@@ -274,7 +274,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    from judge_process import judge_server
+    from harness import judge_server
 
     from llm_rerank.eval import load_trec_dl19
 

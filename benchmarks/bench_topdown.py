@@ -15,56 +15,44 @@ Usage: python benchmarks/bench_topdown.py [--data DIR] [--queries N] [--latency-
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import sys
 import time
-from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import judge_server
+from harness import (
+    MAX_CONCURRENCY,
+    arguments,
+    batch_of,
+    dl19,
+    judge_reranker,
+    judge_server,
+    log,
+    markdown_table,
+    mean_score,
+    per_query,
+    run_batch,
+    subset,
+    write_fragment,
+)
 
-from llm_rerank import get_reranker
-from llm_rerank.eval import load_trec_dl19, ndcg
-from llm_rerank.eval.io import RerankRequest
-from llm_rerank.eval.trec import Qrels
-from llm_rerank.models import Document, RankedResults
-from llm_rerank.reranker import Reranker
+from llm_rerank import Document, RankedResults, Reranker
+from llm_rerank.eval import Qrels, RerankRequest
 
-MAX_CONCURRENCY = 64
 NOISE, BIAS = 1.0, 1.0
 METHODS = ("sliding", "topdown")
 Batch = list[tuple[str, list[Document]]]
 
 
-def reranker(url: str, strategy: str, **options: Any) -> Reranker:
-    return get_reranker(strategy, model="openai/judge", api_base=url, api_key="x", cache=False,
-                        max_concurrency=MAX_CONCURRENCY, **options)
-
-
 def listwise(url: str, method: str, m: int = 1) -> Reranker:
-    return reranker(url, "listwise", method=method, num_permutations=m)
+    return judge_reranker("listwise", url, method=method, num_permutations=m)
 
 
-def mean_ndcg(requests: list[RerankRequest], results: list[RankedResults], qrels: Qrels) -> float:
-    return statistics.mean(
-        ndcg([str(r.document.id) for r in res], qrels.get(req.query_id, {}), 10)
-        for req, res in zip(requests, results, strict=True))
-
-
-def per_query(results: list[RankedResults], value: str) -> float:
-    if value == "rounds":
-        return statistics.mean(res[0].details.get("rounds", 0) for res in results)
-    return statistics.mean(getattr(res.usage, value) for res in results)
+def rounds(results: list[RankedResults]) -> float:
+    return statistics.mean(res[0].details.get("rounds", 0) for res in results)
 
 
 def run(rr: Reranker, batch: Batch) -> list[RankedResults]:
-    return asyncio.run(rr.arank_batch(batch, top_n=10, max_concurrent_queries=len(batch)))
-
-
-def log(started: float, text: str) -> None:
-    print(f"[{time.perf_counter() - started:5.0f}s] {text}", file=sys.stderr, flush=True)
+    return run_batch(rr, batch, top_n=10)
 
 
 def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
@@ -76,10 +64,10 @@ def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
         with judge_server(requests, qrels, **knobs) as server:
             for method in METHODS:
                 results = run(listwise(server.url, method), batch)
-                score = mean_ndcg(requests, results, qrels)
+                score = mean_score(requests, results, qrels)
                 scores[(judge, method)] = score
                 rows.append([method, judge, score, f"{per_query(results, 'llm_calls'):.1f}",
-                             f"{per_query(results, 'rounds'):.1f}",
+                             f"{rounds(results):.1f}",
                              sum(res.usage.parse_failures for res in results)])
                 log(started, f"{method}, {judge}: nDCG@10 {score:.4f}")
     return rows, scores
@@ -111,11 +99,11 @@ def consistency(requests: list[RerankRequest], qrels: Qrels, batch: Batch, seeds
                     (f"listwise {method}", listwise(server.url, method, m), len(batch))
                     for method in METHODS]
                 if setwise_queries:
-                    variants.append(("setwise c=3 k=10", reranker(
-                        server.url, "setwise", num_permutations=m, k=10), setwise_queries))
+                    variants.append(("setwise c=3 k=10", judge_reranker(
+                        "setwise", server.url, num_permutations=m, k=10), setwise_queries))
                 for label, rr, count in variants:
                     results = run(rr, batch[:count])
-                    score = mean_ndcg(requests[:count], results, qrels)
+                    score = mean_score(requests[:count], results, qrels)
                     calls = per_query(results, "llm_calls")
                     outcomes.setdefault((label, m), []).append((score, calls))
                     log(started, f"seed {seed}, {label}, m={m}: nDCG@10 {score:.4f}, "
@@ -182,9 +170,7 @@ def how_to_read(rows: list[list[object]], scores: dict[tuple[str, str], float],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA or ../shared/data)")
-    parser.add_argument("--queries", type=int, help="only the first N DL19 queries")
+    parser = arguments(__doc__)
     parser.add_argument("--latency-ms", type=float, default=300.0,
                         help="the judge's latency for the timing run (default 300)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -194,9 +180,8 @@ def main() -> None:
     parser.add_argument("--setwise-queries", type=int, default=0,
                         help="also run setwise self-consistency on the first N queries")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
-    requests = requests[: args.queries] if args.queries else requests
-    batch = [(r.query, r.documents) for r in requests]
+    requests, qrels = dl19(args)
+    batch = batch_of(requests)
     started = time.perf_counter()
 
     rows, scores = quality(requests, qrels, batch, started)
@@ -212,8 +197,6 @@ def main() -> None:
                            started)
     sc_rows, sc_verdicts = consistency_rows(outcomes, args.seeds)
 
-    subset = (f"the first {len(requests)} of the 43 queries" if len(requests) < 43
-              else "all 43 queries")
     checks = []
     for judge in ("perfect", "noisy + biased"):
         gap = scores[(judge, "topdown")] - scores[(judge, "sliding")]
@@ -227,7 +210,7 @@ def main() -> None:
     setwise = (f" Setwise (heapsort, c=3, k=10) on the first {args.setwise_queries} queries."
                if args.setwise_queries else "")
     body = (
-        f"TREC DL19 BM25 top-100, {subset}; `openai/judge` through LiteLLM against "
+        f"TREC DL19 BM25 top-100, {subset(requests)}; `openai/judge` through LiteLLM against "
         "`llm-rerank judge-server` in a separate process; cache off, "
         f"`max_concurrency={MAX_CONCURRENCY}`, `top_n=10` (so topdown's k=10); window 20 "
         "(sliding: step 10, 1 pass). Judges: perfect, and noisy + biased (noise "

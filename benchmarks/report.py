@@ -18,6 +18,9 @@ Every figure below names the command that produced it. All LLM figures come from
 project's simulated judge (`llm_rerank.testing`, an OpenAI-compatible server on 127.0.0.1
 answering from the TREC qrels), reached through the real LiteLLM HTTP path. Timings are
 ratios measured side by side in one run; the machine is shared and noisy.
+The pass/fail figures (hostile answers, the CLI under hostile input, the call path) come
+from slow tests that assert them and write their sections
+(`python -m pytest -m slow --write-results`).
 Data: TREC DL19 (BM25 top-100 with passage text, graded qrels) from `--data` or
 `$LLM_RERANK_DATA`.
 """

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -27,12 +28,13 @@ def reverse_judge(messages: list[dict[str, str]]) -> str:
     return " > ".join(f"[{i}]" for i in range(count, 0, -1))
 
 
-def test_no_help_imports_litellm_or_torch() -> None:
+def test_no_help_imports_litellm_torch_or_tqdm() -> None:
     code = (
         "import sys\nfrom llm_rerank.cli import COMMANDS, main\n"
         "for args in [['--help']] + [[c.replace('_', '-'), '--help'] for c in COMMANDS]:\n"
         "    try: main(args)\n    except SystemExit: pass\n"
-        "heavy = {'litellm', 'torch', 'sentence_transformers', 'llama_cpp'} & set(sys.modules)\n"
+        "heavy = {'litellm', 'torch', 'sentence_transformers', 'llama_cpp', 'tqdm'}"
+        " & set(sys.modules)\n"
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -130,3 +132,22 @@ def test_bad_limit_flags_are_refused(tmp_path: Path, flags: list[str], message: 
     source = write_input(tmp_path / "in.jsonl")
     status = main(["rerank", "-m", "openai/x", "-i", str(source), "--no-cache", *flags])
     assert status == 2 and message in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_in_a_terminal_and_is_quiet_otherwise() -> None:
+    from llm_rerank.cli.progress import progress_bar
+
+    terminal, log = _Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = progress_bar(3, "rerank", stream=stream)
+        bar.update(3)
+        bar.write("a warning", file=stream)
+        bar.close()
+    assert "rerank" in terminal.getvalue() and "3/3" in terminal.getvalue()
+    assert "a warning" in terminal.getvalue()
+    assert log.getvalue() == "a warning\n"

@@ -350,3 +350,11 @@ def test_eval_reports_aspect_metrics_from_per_part_qrels(
     assert 0 < report["mean"]["alpha_ndcg@10"] < 1
     assert main(command) == 2
     assert "alpha_ndcg@10, aspect_recall@3 need per-part judgments" in capsys.readouterr().err
+
+
+def test_regenerating_the_sample_gives_the_bundled_files(tmp_path: Path) -> None:
+    from llm_rerank.data.make_multipart import MULTIPART_DIR, generate
+
+    assert generate(tmp_path) == 436
+    for name in ("queries.jsonl", "qrels", "aspects.qrels"):
+        assert (tmp_path / name).read_bytes() == (MULTIPART_DIR / name).read_bytes(), name

@@ -110,20 +110,21 @@ async def rerank_run(reranker: Reranker, requests: list[RerankRequest], concurre
 
     from ..eval.trec import run_from_rankings
     from .outcome import Outcome
-    from .progress import Progress
+    from .progress import progress_bar
 
-    progress = Progress(len(requests), label)
+    progress = progress_bar(len(requests), label)
     started = time.perf_counter()
     ranked = await reranker.arank_batch(
         [(request.query, request.documents) for request in requests],
-        max_concurrent_queries=concurrency, on_result=lambda position, results: progress.advance(),
+        max_concurrent_queries=concurrency, on_result=lambda position, results: progress.update(),
         progress=False,  # the command draws its own bar
     )
     wall_time = time.perf_counter() - started
     outcome = Outcome()
     for results in ranked:
         outcome.add(results)
-    progress.close(f"{label}: {outcome.summary('reranked')} in {wall_time:.1f} s")
+    progress.close()
+    print(f"{label}: {outcome.summary('reranked')} in {wall_time:.1f} s", file=sys.stderr)
     rankings = {
         request.query_id: [r.document.id if r.document.id is not None else str(r.index)
                            for r in results]

@@ -116,9 +116,9 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
                       args: argparse.Namespace, out: IO[str]) -> Outcome:
     from ..eval.io import write_results
     from .outcome import Outcome, query_problems
-    from .progress import Progress
+    from .progress import progress_bar
 
-    progress = Progress(len(requests), "rerank")
+    progress = progress_bar(len(requests), "rerank")
     tag = args.tag or reranker.name
     outcome = Outcome()
     finished: dict[int, RankedResults] = {}
@@ -128,12 +128,14 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
         nonlocal next_to_write
         finished[position] = results
         outcome.add(results)
-        progress.advance(f"calls={outcome.usage.llm_calls} hits={outcome.usage.cache_hits}")
+        progress.set_postfix_str(f"calls={outcome.usage.llm_calls} "
+                                 f"hits={outcome.usage.cache_hits}", refresh=False)
+        progress.update()
         while next_to_write in finished:  # write in input order as soon as possible
             query_id, done = requests[next_to_write].query_id, finished.pop(next_to_write)
             write_results(out, [(query_id, done)], args.format, tag)
             if args.format == "trec" and (problems := query_problems(query_id, done)):
-                progress.note(problems)
+                progress.write(problems, file=sys.stderr)
             next_to_write += 1
         out.flush()
 
@@ -141,5 +143,6 @@ async def _rerank_all(reranker: Reranker, requests: list[RerankRequest],
                                 for r in requests], args.top_n,
                                args.concurrent_queries, on_result=record, workers=args.workers,
                                progress=False)  # the command draws its own bar
-    progress.close(outcome.summary("reranked"))
+    progress.close()
+    print(outcome.summary("reranked"), file=sys.stderr)
     return outcome

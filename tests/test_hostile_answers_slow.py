@@ -9,20 +9,20 @@ run replaces ``LLMClient.complete`` on each reranker with a fake returning the a
 rest of the path, prompt rendering, parsing and ordering, runs for real; LiteLLM would add
 ~5-10 ms per call); a smaller run goes through ``fake_llm`` at the LiteLLM boundary.
 
-Usage: python benchmarks/bench_hostile.py [--answers 100000] [--litellm-answers 20000]
+Slow (``python -m pytest -m slow tests/test_hostile_answers_slow.py``, about 2 minutes);
+``--write-results`` also writes the figures to ``benchmarks/results/hostile.md``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common import markdown_table, write_fragment
+import pytest
 
 from llm_rerank import (
     ListwiseReranker,
@@ -30,9 +30,9 @@ from llm_rerank import (
     PairwiseReranker,
     PointwiseReranker,
     SetwiseReranker,
+    Usage,
 )
 from llm_rerank.llm import Completion
-from llm_rerank.models import Usage
 from llm_rerank.parsing import (
     label_probabilities,
     parse_label,
@@ -43,6 +43,13 @@ from llm_rerank.parsing import (
 from llm_rerank.testing import FakeAnswer, fake_llm
 from llm_rerank.testing.hostile import BOMBS, bomb, hostile_answer, hostile_logprobs
 
+if TYPE_CHECKING:
+    from conftest import Fragment
+
+pytestmark = pytest.mark.slow
+FRAGMENT = ("hostile", "Hostile answers: parse time and reliability")
+VOLUME_ANSWERS, LITELLM_ANSWERS, REPEATS = 100_000, 20_000, 5
+SLOWEST_PARSE_MS = 100.0  # per MB; parses take ~2 ms, the margin is for a loaded machine
 SCALE = {"unlikely": 0.0, "likely": 1.0, "very likely": 2.0}
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXY"
 PARSERS: dict[str, Callable[[str], object]] = {
@@ -66,26 +73,39 @@ def slowest(parser: Callable[[str], object], text: str, repeats: int) -> float:
     return max(times) * 1000
 
 
-def parse_times(repeats: int) -> tuple[str, str]:
+def test_parse_time_of_1mb_answers_is_small_and_linear(fragment: Fragment) -> None:
     rows, worst = [], dict.fromkeys(PARSERS, (0.0, ""))
     for family in BOMBS:
         text = bomb(family)
         row: list[object] = [family]
         for name, parser in PARSERS.items():
-            ms = slowest(parser, text, repeats)
+            ms = slowest(parser, text, REPEATS)
             row.append(f"{ms:.1f}")
             worst[name] = max(worst[name], (ms, family))
         rows.append(row)
     rows.append(["**slowest**", *(f"**{ms:.1f}** ({family})" for ms, family in worst.values())])
-    families = markdown_table(["family (1 MB)", *PARSERS], rows)
-    scaling = []
+    scaling, growth = [], {}
     for name, parser in PARSERS.items():
-        cells: list[object] = [name]
-        for size in (250_000, 1_000_000, 4_000_000):
-            cells.append(f"{max(slowest(parser, bomb(f, size), 1) for f in BOMBS):.1f}")
-        scaling.append(cells)
-    growth = markdown_table(["parser", "0.25 MB", "1 MB", "4 MB"], scaling)
-    return families, growth
+        times = [max(slowest(parser, bomb(f, size), 1) for f in BOMBS)
+                 for size in (250_000, 1_000_000, 4_000_000)]
+        scaling.append([name, *(f"{ms:.1f}" for ms in times)])
+        growth[name] = times
+    fragment.add(f"""
+Every parser on 1 MB adversarial answers (`llm_rerank.testing.hostile.bomb`), slowest of
+{REPEATS} parses, in ms. Families: think-tag bombs, whitespace bombs, digit runs
+(over Python's 4,300-digit int limit), bracket bombs, Unicode digits, repeated and negated
+labels, comparison cues, letters and punctuation.
+
+{fragment.table(["family (1 MB)", *PARSERS], rows)}
+
+Slowest family per parser as the answer grows (ms, one parse each): linear growth.
+
+{fragment.table(["parser", "0.25 MB", "1 MB", "4 MB"], scaling)}
+""")
+    assert all(ms < SLOWEST_PARSE_MS for ms, _ in worst.values()), worst
+    for name, (_, one_mb, four_mb) in growth.items():  # linear: 4 MB within 4x 1 MB + slack
+        assert four_mb < 4 * SLOWEST_PARSE_MS, (name, growth[name])
+        assert four_mb < 8 * one_mb + 20, (name, growth[name])
 
 
 COMMON: dict[str, Any] = {"cache": False, "max_retries": 0, "on_error": "keep_order"}
@@ -192,7 +212,7 @@ async def litellm_run(strategy: str, answers: int, seed: int) -> Tally:
     return tally
 
 
-def reliability_table(tallies: dict[str, Tally]) -> str:
+def reliability_table(fragment: Fragment, tallies: dict[str, Tally]) -> str:
     header = ["strategy", "rankings", "answers", "of which failed calls", "1 MB bombs",
               "parse failures", "crashes", "lost or duplicated", "seconds"]
     rows: list[list[object]] = [
@@ -203,35 +223,21 @@ def reliability_table(tallies: dict[str, Tally]) -> str:
               "broken")]
     rows.append(["**total**", *total, f"{sum(t.seconds for t in tallies.values()):.1f}"])
     errors = [f"{name}: {t.first_error}" for name, t in tallies.items() if t.first_error]
-    return markdown_table(header, rows) + ("\n\nFirst errors: " + "; ".join(errors)
+    return fragment.table(header, rows) + ("\n\nFirst errors: " + "; ".join(errors)
                                            if errors else "")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--answers", type=int, default=100_000,
-                        help="fuzzed answers in the volume run, over all strategies")
-    parser.add_argument("--litellm-answers", type=int, default=20_000,
-                        help="fuzzed answers through fake_llm (LiteLLM), over all strategies")
-    parser.add_argument("--repeats", type=int, default=5, help="parses per 1 MB answer")
-    args = parser.parse_args()
-    families, growth = parse_times(args.repeats)
-    volume = {name: await volume_run(name, args.answers // len(STRATEGIES), seed)
+def assert_reliable(tallies: dict[str, Tally], answers: int) -> None:
+    for name, tally in tallies.items():
+        assert tally.answers >= answers // len(STRATEGIES), name
+        assert tally.bombs > 0 and tally.failed_calls > 0 and tally.parse_failures > 0, name
+        assert (tally.crashes, tally.broken) == (0, 0), (name, tally.first_error)
+
+
+def test_hostile_answers_never_crash_or_lose_documents(fragment: Fragment) -> None:
+    volume = {name: asyncio.run(volume_run(name, VOLUME_ANSWERS // len(STRATEGIES), seed))
               for seed, name in enumerate(STRATEGIES)}
-    boundary = {name: await litellm_run(name, args.litellm_answers // len(STRATEGIES), seed)
-                for seed, name in enumerate(STRATEGIES, start=10)}
-    body = f"""
-Every parser on 1 MB adversarial answers (`llm_rerank.testing.hostile.bomb`), slowest of
-{args.repeats} parses, in ms. Families: think-tag bombs, whitespace bombs, digit runs
-(over Python's 4,300-digit int limit), bracket bombs, Unicode digits, repeated and negated
-labels, comparison cues, letters and punctuation.
-
-{families}
-
-Slowest family per parser as the answer grows (ms, one parse each): linear growth.
-
-{growth}
-
+    fragment.add(f"""
 Reliability: fuzzed hostile answers (12 fragments of think tags, brackets, huge and Unicode
 digit runs, passage letters, comparison cues, negated labels, odd Unicode; 0.2% whole 1 MB
 bombs; hostile logprob tables with NaN, inf and 1e308; 5% failed calls) through each
@@ -239,14 +245,17 @@ strategy with `on_error="keep_order"`, 1 to 12 documents per ranking, random str
 options. Volume run: `LLMClient.complete` replaced on each reranker by a fake returning the
 answer (prompt rendering, parsing and ordering run for real):
 
-{reliability_table(volume)}
+{reliability_table(fragment, volume)}
+""")
+    assert_reliable(volume, VOLUME_ANSWERS)
 
+
+def test_hostile_answers_through_litellm(fragment: Fragment) -> None:
+    boundary = {name: asyncio.run(litellm_run(name, LITELLM_ANSWERS // len(STRATEGIES), seed))
+                for seed, name in enumerate(STRATEGIES, start=10)}
+    fragment.add(f"""
 Through `fake_llm` at the LiteLLM boundary (LiteLLM, tenacity and usage run for real):
 
-{reliability_table(boundary)}
-"""
-    write_fragment("hostile", "Hostile answers: parse time and reliability", body)
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+{reliability_table(fragment, boundary)}
+""")
+    assert_reliable(boundary, LITELLM_ANSWERS)

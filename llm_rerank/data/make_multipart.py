@@ -1,5 +1,6 @@
-"""Generate the bundled multi-part sample, ``llm_rerank/data/multipart/``, from the prose in
-``multipart_text.py``.
+"""Generate the bundled multi-part sample, ``llm_rerank/data/multipart/``, from its prose in
+``multipart/source.json`` (each query, its parts with a sentence answering each fully and one
+answering it partly, and three on-topic distractor sentences).
 
 Every query has 2-4 parts; each part has a sentence answering it fully and one answering
 it partly, plus three on-topic distractor sentences. Passages are made of one to four of
@@ -9,7 +10,10 @@ it holds the part's full answer, 1 when it holds only the partial one, else 0. I
 grade is ``ceil(3 * mean part grade / 2)``: 0 answers nothing, 3 answers (nearly) all.
 The first-stage order is a seeded shuffle.
 
-    python benchmarks/make_multipart.py   # rewrites llm_rerank/data/multipart/
+    python -m llm_rerank.data.make_multipart   # rewrites llm_rerank/data/multipart/
+
+>>> len(combos(2)), combos(2)[:3]
+(20, [('F1', 'F2'), ('W1', 'W2'), ('F1', 'W2')])
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import itertools
 import json
 import math
 import random
+import sys
 from pathlib import Path
+from typing import Any
 
-from multipart_text import QUERIES
-
-OUT = Path(__file__).resolve().parent.parent / "llm_rerank" / "data" / "multipart"
+MULTIPART_DIR = Path(__file__).resolve().parent / "multipart"
 PASSAGES_PER_QUERY = 24
 SEED = 12
 
@@ -44,16 +48,18 @@ def combos(parts: int) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(shapes))[:PASSAGES_PER_QUERY]
 
 
-def main() -> None:
+def generate(out: Path = MULTIPART_DIR, source: Path = MULTIPART_DIR / "source.json") -> int:
+    """Write ``queries.jsonl``, ``qrels`` and ``aspects.qrels`` into ``out`` from the prose
+    in ``source``; returns the number of passages."""
+    queries: list[dict[str, Any]] = json.loads(source.read_text(encoding="utf-8"))
     rng = random.Random(SEED)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     rows, qrels, aspects = [], [], []
-    for query in QUERIES:
-        qid, parts = str(query["id"]), list(query["parts"])  # type: ignore[call-overload]
-        sentences = {"D1": query["distractors"][0], "D2": query["distractors"][1],  # type: ignore[index]
-                     "D3": query["distractors"][2]}  # type: ignore[index]
-        for i, (_, full, weak) in enumerate(parts, start=1):
-            sentences[f"F{i}"], sentences[f"W{i}"] = full, weak
+    for query in queries:
+        qid, parts = str(query["id"]), query["parts"]
+        sentences = {f"D{i}": text for i, text in enumerate(query["distractors"], start=1)}
+        for i, part in enumerate(parts, start=1):
+            sentences[f"F{i}"], sentences[f"W{i}"] = part["full"], part["partial"]
         shapes = combos(len(parts))
         rng.shuffle(shapes)
         candidates = []
@@ -67,15 +73,16 @@ def main() -> None:
             overall = math.ceil(3 * sum(grades) / (2 * len(grades)))
             qrels.append(f"{qid} 0 {doc_id} {overall}")
         rows.append({"query_id": qid, "query": query["query"],
-                     "parts": [{"id": f"{qid}.{i}", "text": text}
-                               for i, (text, _, _) in enumerate(parts, start=1)],
+                     "parts": [{"id": f"{qid}.{i}", "text": part["text"]}
+                               for i, part in enumerate(parts, start=1)],
                      "candidates": candidates})
-    (OUT / "queries.jsonl").write_text(
+    (out / "queries.jsonl").write_text(
         "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    (OUT / "qrels").write_text("\n".join(qrels) + "\n", encoding="utf-8")
-    (OUT / "aspects.qrels").write_text("\n".join(aspects) + "\n", encoding="utf-8")
-    print(f"{len(rows)} queries, {len(qrels)} passages -> {OUT}")
+    (out / "qrels").write_text("\n".join(qrels) + "\n", encoding="utf-8")
+    (out / "aspects.qrels").write_text("\n".join(aspects) + "\n", encoding="utf-8")
+    return len(qrels)
 
 
 if __name__ == "__main__":
-    main()
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else MULTIPART_DIR
+    print(f"{generate(target)} passages -> {target}")

@@ -4,9 +4,11 @@ Each case runs the CLI as a subprocess in a temporary directory and records its 
 the first line of stderr, whether a Python traceback appeared, and whether an output file
 that existed before the run still holds its old content (a failed run must not damage it).
 LLM cases use the simulated judge on 127.0.0.1: one healthy, one that answers every request
-with 429/503. The script exits 1 when any case shows a traceback or a damaged file.
+with 429/503. The test fails when any case shows a traceback, a damaged file or an exit
+status other than the one expected.
 
-Usage: python benchmarks/bench_cli_hostile.py
+Slow (``python -m pytest -m slow tests/test_cli_hostile_slow.py``, under a minute);
+``--write-results`` also writes the table to ``benchmarks/results/cli_hostile.md``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common import markdown_table, write_fragment
+import pytest
 
+from llm_rerank.eval import read_qrels, read_requests
 from llm_rerank.testing import JudgeServer
+
+if TYPE_CHECKING:
+    from conftest import Fragment
+
+pytestmark = pytest.mark.slow
+FRAGMENT = ("cli_hostile", "CLI under hostile input")
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = "import sys; from llm_rerank.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -227,10 +237,7 @@ def interrupt_case(folder: Path, env: dict[str, str]) -> list[object]:
             "YES" if "Traceback" in stderr else "no", "n/a"]
 
 
-def main() -> int:
-    from llm_rerank.eval.io import read_requests
-    from llm_rerank.eval.trec import read_qrels
-
+def test_hostile_cli_runs_fail_cleanly(fragment: Fragment) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     requests = read_requests(io.StringIO(jsonl(ROWS).decode()))
     qrels = read_qrels(io.StringIO(QRELS))
@@ -246,28 +253,23 @@ def main() -> int:
             for value, name in names.items():
                 row = [str(cell).replace(value, name) for cell in row]
             rows.append(row)
-            print(" | ".join(row), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         rows.append(interrupt_case(Path(folder), env))
     elapsed = time.perf_counter() - started
-    tracebacks = sum(row[4] == "YES" for row in rows)
-    damaged = sum(row[5] == "NO" for row in rows)
-    unexpected = sum("expected" in str(row[2]) for row in rows)
-    body = (
+    tracebacks = [row[0] for row in rows if row[4] == "YES"]
+    damaged = [row[0] for row in rows if row[5] == "NO"]
+    unexpected = [f"{row[0]}: {row[2]}" for row in rows if "expected" in str(row[2])]
+    fragment.add(
         f"{len(rows)} hostile runs of the CLI, each a subprocess in a fresh temporary directory "
         f"({elapsed:.0f} s in all). LLM cases talk to the simulated judge on 127.0.0.1 "
         "(`JUDGE`: healthy; `BROKEN`: answers every request 429/503). \"Existing output "
         "intact\" checks a file that held other content before the run (n/a: no such file).\n\n"
         "Exit statuses: 0 ok, 1 `--strict` saw failures, 2 bad flag/input/output path, "
         "3 LLM failure, 4 internal error, 130 interrupted.\n\n"
-        + markdown_table(["case", "command", "exit status", "first line of stderr",
+        + fragment.table(["case", "command", "exit status", "first line of stderr",
                           "traceback?", "existing output intact?"], rows)
-        + f"\n\nTracebacks: {tracebacks}. Damaged outputs: {damaged}. "
-        f"Unexpected exit statuses: {unexpected}.\n"
+        + f"\n\nTracebacks: {len(tracebacks)}. Damaged outputs: {len(damaged)}. "
+        f"Unexpected exit statuses: {len(unexpected)}.\n"
     )
-    write_fragment("cli_hostile", "CLI under hostile input", body)
-    return 1 if tracebacks or damaged or unexpected else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    assert (tracebacks, damaged, unexpected) == ([], [], [])
+    assert rows[-1][2] == "0"  # Ctrl-C stops judge-server cleanly
