@@ -1,8 +1,8 @@
 """``ListwiseReranker(preset="balanced")`` against RankGPT's sliding window and plain top-down,
 on TREC DL19 (BM25 top-100) and NovelEval (20 passages per query), under the simulated judge.
 
-(1) Quality: nDCG@10 under the noisy (1.0), position-biased (``--bias``, default 1.0: the
-settings of bench_topdown.py's noisy rows) judge, judge seeds 0, 1, 2, all queries at once
+(1) Quality: nDCG@10 under the noisy (1.0), position-biased (``--bias``, by default both 0.5
+and 1.0, the latter bench_topdown.py's noisy rows) judge, judge seeds 0, 1, 2, all queries at once
 (``max_concurrency=64``); calls per query and sequential rounds (``details["rounds"]``).
 The target: the preset beats sliding by at least 0.03 on the mean over the seeds, on each
 data set, at no more than twice sliding's calls and in at most 3 rounds. (2) Wall time per
@@ -10,7 +10,7 @@ query on DL19 with the judge answering after ``--latency-ms`` (300), one query a
 methods taking turns, each at its DEFAULT options (no ``max_concurrency`` given); the
 target: top-down at most 0.5x sliding's time.
 
-Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 1.0]
+Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 0.5 1.0]
        [--seeds 0 1 2] [--latency-ms 300] [--timing-queries N]
 """
 
@@ -19,18 +19,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
-from judge_process import judge_server
+from harness import (
+    data_dir,
+    judge_reranker,
+    judge_server,
+    log,
+    markdown_table,
+    mean_score,
+    run_batch,
+    write_fragment,
+)
 
 from llm_rerank import ListwiseReranker
-from llm_rerank.eval import load_noveleval, load_trec_dl19, ndcg
-from llm_rerank.eval.io import RerankRequest
-from llm_rerank.eval.trec import Qrels
-from llm_rerank.models import RankedResults
+from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19
 
 NOISE = 1.0
 QUALITY_CONCURRENCY = 64
@@ -40,29 +44,27 @@ METHODS: dict[str, dict[str, Any]] = {
 
 
 def listwise(url: str, options: dict[str, Any], **extra: Any) -> ListwiseReranker:
-    return ListwiseReranker("openai/judge", api_base=url, api_key="x", cache=False,
-                            **options, **extra)
-
-
-def log(started: float, text: str) -> None:
-    print(f"[{time.perf_counter() - started:5.0f}s] {text}", file=sys.stderr, flush=True)
+    """A listwise reranker on the judge at its DEFAULT concurrency unless ``extra`` sets it."""
+    ranker = judge_reranker("listwise", url, **options, **extra)
+    if "max_concurrency" not in extra:  # the harness sets 64; the timing run wants defaults
+        ranker = ListwiseReranker(ranker.model or "", api_base=url, api_key="x", cache=False,
+                                  **options)
+    assert isinstance(ranker, ListwiseReranker)
+    return ranker
 
 
 def quality(requests: list[RerankRequest], qrels: Qrels, seeds: list[int], bias: float,
             started: float, name: str) -> dict[str, list[tuple[float, float, float]]]:
     """Per method, one (nDCG@10, calls per query, rounds per query) per judge seed."""
-    batch = [(r.query, r.documents) for r in requests]
+    batch = [(r.query, list(r.documents)) for r in requests]
     outcomes: dict[str, list[tuple[float, float, float]]] = {m: [] for m in METHODS}
     for seed in seeds:
         with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
                           seed=seed) as server:
             for method, options in METHODS.items():
                 rr = listwise(server.url, options, max_concurrency=QUALITY_CONCURRENCY)
-                results: list[RankedResults] = asyncio.run(rr.arank_batch(
-                    batch, top_n=10, max_concurrent_queries=len(batch)))
-                score = statistics.mean(
-                    ndcg([str(r.document.id) for r in res], qrels.get(req.query_id, {}), 10)
-                    for req, res in zip(requests, results, strict=True))
+                results = run_batch(rr, batch, desc=f"{method} seed {seed}", top_n=10)
+                score = mean_score(requests, results, qrels)
                 calls = statistics.mean(res.usage.llm_calls for res in results)
                 rounds = statistics.mean(res[0].details["rounds"] for res in results)
                 outcomes[method].append((score, calls, rounds))
@@ -137,8 +139,9 @@ def timing_section(walls: dict[str, list[float]], latency_ms: float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
-    parser.add_argument("--bias", type=float, default=1.0,
-                        help="the judge's position bias (default 1.0, as bench_topdown.py)")
+    parser.add_argument("--bias", type=float, nargs="+", default=[0.5, 1.0],
+                        help="the judge's position biases (default 0.5 and 1.0, the latter "
+                             "as bench_topdown.py)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="judge seeds (default 0 1 2)")
     parser.add_argument("--latency-ms", type=float, default=300.0,
@@ -149,14 +152,16 @@ def main() -> None:
     folder = data_dir(args.data)
     started = time.perf_counter()
     sections, checks = [], []
-    for name, (requests, qrels) in (("TREC DL19, BM25 top-100, 43 queries",
-                                     load_trec_dl19(folder)),
-                                    ("NovelEval, 21 queries x 20 passages",
-                                     load_noveleval(folder))):
-        outcomes = quality(requests, qrels, args.seeds, args.bias, started, name)
-        text, ok = quality_section(name, outcomes, args.seeds)
-        sections.append(text)
-        checks.append(ok)
+    for bias in args.bias:
+        for name, (requests, qrels) in (("TREC DL19, BM25 top-100, 43 queries",
+                                         load_trec_dl19(folder)),
+                                        ("NovelEval, 21 queries x 20 passages",
+                                         load_noveleval(folder))):
+            title = f"{name}, position bias {bias:g}"
+            outcomes = quality(requests, qrels, args.seeds, bias, started, title)
+            text, ok = quality_section(title, outcomes, args.seeds)
+            sections.append(text)
+            checks.append(ok)
     dl19, dl19_qrels = load_trec_dl19(folder)
     timing_requests = dl19[: args.timing_queries]
     with judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
@@ -171,8 +176,9 @@ def main() -> None:
         "orders). Against `method=\"sliding\"` (RankGPT: window 20, step 10, 1 pass) and "
         "`method=\"topdown\"`. `openai/judge` through LiteLLM against `llm-rerank "
         "judge-server` in a separate process, cache off. Judge: noise "
-        f"{NOISE:g} (N(0, 1) added to each grade), position_bias {args.bias:g} (+{args.bias:g}"
-        " grade for the first passage of a prompt, fading to +0 for the last), judge seeds "
+        f"{NOISE:g} (N(0, 1) added to each grade), position_bias b in "
+        f"{' and '.join(f'{b:g}' for b in args.bias)} (+b grade for the first passage of a "
+        "prompt, fading to +0 for the last), judge seeds "
         f"{args.seeds}. Quality runs: all queries at once, `max_concurrency="
         f"{QUALITY_CONCURRENCY}`. Rounds: sequential rounds of calls per query "
         "(`details[\"rounds\"]`, the largest over the seeds). On NovelEval every query has "
