@@ -5,33 +5,12 @@
 - ``llm_rerank.integrations.llamaindex``: ``LLMRerankPostprocessor``, a LlamaIndex
   ``BaseNodePostprocessor`` (extra ``llamaindex``).
 
-Importing an adapter whose framework is missing raises ``MissingExtra`` naming the extra.
-
->>> require("json", "none")
->>> require("surely_not_installed_pkg", "langchain")
-Traceback (most recent call last):
-    ...
-llm_rerank.integrations.MissingExtra: surely_not_installed_pkg is not installed; \
-install it with: pip install 'llm-rerank[langchain]'
+Importing an adapter whose framework is missing raises ``MissingExtra`` naming the extra
+(``llm_rerank.errors.require``, the check every optional dependency goes through).
 """
 
 from __future__ import annotations
 
-import importlib.util
+from ..errors import MissingExtra, require
 
-from ..errors import RerankError
-
-
-class MissingExtra(RerankError, ImportError):
-    """An optional dependency is missing; ``extra`` is the llm-rerank extra that brings it."""
-
-    def __init__(self, module: str, extra: str) -> None:
-        super().__init__(f"{module} is not installed; install it with: "
-                         f"pip install 'llm-rerank[{extra}]'")
-        self.extra = extra
-
-
-def require(module: str, extra: str) -> None:
-    """Raise ``MissingExtra`` unless the top-level ``module`` can be imported."""
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtra(module, extra)
+__all__ = ["MissingExtra", "require"]
