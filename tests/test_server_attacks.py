@@ -170,10 +170,11 @@ async def test_a_client_that_leaves_cancels_its_ranking() -> None:
     assert 'status="200"' not in metrics
 
 
-# ---- LiteLLM loaded before serving (items 7 and 14) -----------------------------------------
+# ---- LiteLLM loaded before serving (items 7, 14); silent connections (item 12) ------------
 
 WATCHED_CLI = """
-import sys, importlib.abc
+import importlib.abc, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))  # ulimit -n 256
 class Watch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "litellm":
@@ -186,36 +187,21 @@ sys.exit(main())
 """
 
 
-def test_litellm_is_loaded_before_the_banner_and_before_health_answers(
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setrlimit and many sockets")
+def test_serve_loads_litellm_first_and_survives_300_silent_sockets(
         judge_server: Callable[..., JudgeServer], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """One serve process (starting one costs a LiteLLM import) under ``ulimit -n 256``."""
     request, qrels = judged_dataset()
     judge = judge_server([request], qrels)
     log = tmp_path / "stderr"
     monkeypatch.setattr("test_server.CLI", WATCHED_CLI)
-    with serve_process(judge_args(judge), log):  # returns once /health answered 200
-        lines = log.read_text().splitlines()
-    assert "litellm import started" in lines, lines
-    banner = next(n for n, line in enumerate(lines) if line.startswith("llm-rerank serve:"))
-    assert lines.index("litellm import started") < banner
-
-
-# ---- silent connections (item 12) ---------------------------------------------------------
-
-LIMITED_CLI = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
-               "from llm_rerank.cli import main; sys.exit(main())")  # ulimit -n 256
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="setrlimit and many sockets")
-def test_silent_sockets_cannot_starve_health(judge_server: Callable[..., JudgeServer],
-                                             tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    request, qrels = judged_dataset()
-    judge = judge_server([request], qrels)
-    log = tmp_path / "stderr"
-    monkeypatch.setattr("test_server.CLI", LIMITED_CLI)
     with serve_process([*judge_args(judge), "--no-access-log"], log) as (base, _), \
             contextlib.ExitStack() as held:
+        lines = log.read_text().splitlines()  # /health has just answered 200 for the first time
+        assert "litellm import started" in lines, lines
+        banner = next(n for n, line in enumerate(lines) if line.startswith("llm-rerank serve:"))
+        assert lines.index("litellm import started") < banner
         port = int(base.rsplit(":", 1)[1])
         for _ in range(300):
             silent = held.enter_context(socket.socket())
