@@ -10,7 +10,8 @@ sockets against a small descriptor limit, and clients that abandon large request
     searched for "Too many open files" and tracebacks.
 (c) Abandoned requests: 30 clients each send one request of 200-1000 passages to
     ``serve`` (listwise, 32 calls in flight) over a judge answering after 1 s, one client
-    every 0.2 s, and each leaves after 2 s. The judge counts the calls it received after the last client left.
+    every 0.2 s, and each leaves after 2 s. The judge counts the calls it received after
+    the last client left.
 
 Judge and server are subprocesses (loopback only). Usage:
     python benchmarks/bench_serve_attacks.py [--clients 150] [--seconds 45]

@@ -49,7 +49,8 @@ class ConnectionLimits:
 def warm_up(rerankers: Iterable[Reranker]) -> None:
     """Do what the first request of each LLM reranker would do first: import LiteLLM, find
     the model's provider and its prices (rerankers without an LLM need nothing)."""
-    models = [reranker.model for reranker in rerankers if hasattr(reranker, "llm")]
+    models = [reranker.model for reranker in rerankers
+              if hasattr(reranker, "llm") and reranker.model is not None]
     if not models:
         return
     from ..llm import import_litellm, token_prices
