@@ -557,7 +557,7 @@ def serve_process(args: list[str], log: Path, **env: str
             stdout=subprocess.DEVNULL, stderr=stream, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # each process loads LiteLLM before it answers
         while True:
             assert process.poll() is None, log.read_text()
             try:

@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
 
     setup = build_setup(args)
     app = app_from_setup(setup)  # builds every reranker: a bad option fails here, once
-    warm_up(app.state.service.rerankers.values())  # LiteLLM loaded before the first request
+    if args.workers == 1:  # else each worker warms up before it accepts (the app's lifespan)
+        warm_up(app.state.service.rerankers.values())  # LiteLLM loaded before any request
     names = [f"{n} (default)" if n == setup.config.default_name else n
              for n in setup.config.rerankers]
     auth = ", bearer token required" if setup.settings.auth_token else ""
