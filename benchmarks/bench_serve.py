@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 from harness import JUDGE_MODEL, data_dir, judge_server, markdown_table, write_fragment
-from harness import _free_port as free_port
+from harness import free_port
 
 from llm_rerank.eval import RerankRequest, load_trec_dl19
 

@@ -124,7 +124,7 @@ def write_inputs(folder: Path, requests: Sequence[RerankRequest],
     return data, qrels_path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -137,7 +137,7 @@ def judge_server(requests: Sequence[RerankRequest], qrels: Qrels, *, noise: floa
     """``llm-rerank judge-server`` in a subprocess, killed when the block ends."""
     with tempfile.TemporaryDirectory(prefix="judge-") as folder:
         data, qrels_path = write_inputs(Path(folder), requests, qrels)
-        port = _free_port()
+        port = free_port()
         knobs = {"noise": noise, "position-bias": position_bias, "latency-ms": latency_ms,
                  "seed": seed, "error-rate": error_rate, "garbage-rate": garbage_rate}
         command = ["llm-rerank", "judge-server", "--data", str(data), "--qrels",

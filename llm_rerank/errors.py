@@ -21,6 +21,40 @@ class InvalidInput(RerankError, ValueError):
     """A query, document, option value or input file that cannot be used."""
 
 
+class MissingExtra(RerankError, ImportError):
+    """An optional dependency is missing; ``extra`` is the llm-rerank extra that brings it.
+    The command line reports it on one line, with the usage exit status."""
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(f"{module} is not installed; install it with: "
+                         f"pip install 'llm-rerank[{extra}]'")
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def require(module: str, extra: str) -> None:
+    """Raise ``MissingExtra`` naming ``extra`` unless ``module`` can be imported: the one
+    check of every optional dependency.
+
+    >>> require("json", "none")
+    >>> require("surely_not_installed_pkg", "server")
+    Traceback (most recent call last):
+        ...
+    llm_rerank.errors.MissingExtra: surely_not_installed_pkg is not installed; \
+install it with: pip install 'llm-rerank[server]'
+    """
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a broken module
+        found = False
+    if not found:
+        raise MissingExtra(module, extra)
+
+
 class TemplateError(RerankError):
     """A prompt template that cannot be found, parsed or rendered."""
 

@@ -109,6 +109,12 @@ class LLMClient:
                   **self.completion_kwargs, **params}
         return {k: v for k, v in merged.items() if v is not None}
 
+    def warm_up(self) -> None:
+        """Load now what the first call would (the transport's imports, the model's
+        provider, context window and prices), so a server's first request does not wait."""
+        self._transport.context_window()
+        self._transport.estimate_cost(1, 1)
+
     def context_window(self) -> int | None:
         """The model's context window, looked up once and kept in the response cache (under
         the transport's key), so a rerun answered from the cache never imports LiteLLM."""

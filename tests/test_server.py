@@ -241,7 +241,7 @@ ERRORS: list[tuple[str, str, str, dict[str, str], bytes | None, int, str]] = [
     ("NaN", "POST", "/v2/rerank", JSON, b'{"query": "q", "documents": [], "top_n": NaN}', 400,
      "the body is not valid JSON: NaN"),
     ("array body", "POST", "/v2/rerank", JSON, b"[1, 2]", 422,
-     "the body must be a JSON object, got list"),
+     "the body must be a JSON object, got array"),
     ("missing query", "POST", "/v2/rerank", JSON, b'{"documents": ["a"]}', 422,
      "invalid request: query: Field required"),
     ("missing documents", "POST", "/v1/rerank", JSON, b'{"query": "q"}', 422,
@@ -557,7 +557,7 @@ def serve_process(args: list[str], log: Path, **env: str
             stdout=subprocess.DEVNULL, stderr=stream, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # each process loads LiteLLM before it answers
         while True:
             assert process.poll() is None, log.read_text()
             try:

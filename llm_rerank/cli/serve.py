@@ -3,9 +3,12 @@ POST /rerank, GET /health, GET /metrics) on uvicorn. Needs the 'server' extra.
 
 One reranker from -s/-m/-O (served under --name, by default the strategy name), or several
 from --config FILE (JSON or TOML), picked by each request's "model". Each reranker is built
-once at start-up; requests run concurrently. --workers N starts N processes that share the
-disk cache. Ctrl-C or SIGTERM stops accepting connections and finishes the requests in
-flight (for up to --graceful-timeout seconds).
+once at start-up, and LiteLLM is loaded before the server listens; requests run
+concurrently. --workers N starts N processes that share the disk cache. A client that
+goes away cancels its request (logged as 499). A request must arrive whole within
+--read-timeout seconds, and at most --max-connections connections (half of ulimit -n at
+most) stay open. Ctrl-C or SIGTERM stops accepting connections and finishes the requests
+in flight (for up to --graceful-timeout seconds).
 
   llm-rerank serve -s listwise -m openai/gpt-4o-mini --port 8080
   llm-rerank serve --config rerankers.json --auth-token "$TOKEN" --workers 2
@@ -19,7 +22,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, require
 from .options import DEDICATED_FLAGS, LLM_FLAGS, add_model_options
 
 if TYPE_CHECKING:
@@ -32,6 +35,9 @@ LIMIT_FLAGS = {
     "max_tokens_per_doc": "passages are cut to this many tokens, words and punctuation "
                           "marks (default 4096)",
 }
+
+CONNECTION_FLAGS = {"read_timeout_s": "--read-timeout", "max_connections": "--max-connections"}
+SERVER_MODULES = ("starlette", "uvicorn", "prometheus_client")  # the 'server' extra
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +64,12 @@ def register(subparsers: Any) -> None:
                         help="seconds an idle keep-alive connection stays open (default 65: "
                              "longer than clients' pool expiry, so a reused connection is "
                              "not closed under the client)")
+    server.add_argument("--read-timeout", dest="read_timeout_s", type=float,
+                        help="seconds a request may take to arrive whole, headers and body, "
+                             "before its connection is closed (default 30)")
+    server.add_argument("--max-connections", dest="max_connections", type=int,
+                        help="most open connections, at most half of ulimit -n; over it the "
+                             "longest-idle connection is closed (default 1000)")
     server.add_argument("--no-access-log", action="store_true", help="do not log each request")
     for name, text in LIMIT_FLAGS.items():
         server.add_argument("--" + name.replace("_", "-"), dest=name, type=int, help=text)
@@ -105,25 +117,33 @@ def build_setup(args: argparse.Namespace) -> ServeSetup:
         raise InvalidInput(f"--port must be in 0..65535, got {args.port}")
     if args.workers < 1:
         raise InvalidInput(f"--workers must be >= 1, got {args.workers}")
-    limits = {name: getattr(args, name) for name in LIMIT_FLAGS if getattr(args, name) is not None}
+    limits = {name: getattr(args, name) for name in (*LIMIT_FLAGS, *CONNECTION_FLAGS)
+              if getattr(args, name) is not None}
     try:
         settings = ServerSettings(auth_token=token, **limits)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        flag = "--" + str(error["loc"][0]).replace("_", "-")
-        raise InvalidInput(f"{flag}: {error['msg']}") from None
+        field = str(error["loc"][0])
+        flag = CONNECTION_FLAGS.get(field) or "--" + field.replace("_", "-")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{flag}: {message}") from None
     return ServeSetup(config=config, settings=settings)
 
 
 def run(args: argparse.Namespace) -> int:
+    for module in SERVER_MODULES:
+        require(module, "server")
     import uvicorn
 
     from ..server.app import app_from_setup
     from ..server.config import ENV_VAR
+    from ..server.lifecycle import warm_up
     from ..server.metrics import MULTIPROC_ENV
 
     setup = build_setup(args)
     app = app_from_setup(setup)  # builds every reranker: a bad option fails here, once
+    if args.workers == 1:  # else each worker warms up before it accepts (the app's lifespan)
+        warm_up(app.state.service.rerankers.values())  # LiteLLM loaded before any request
     names = [f"{n} (default)" if n == setup.config.default_name else n
              for n in setup.config.rerankers]
     auth = ", bearer token required" if setup.settings.auth_token else ""
@@ -134,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         "host": args.host, "port": args.port, "access_log": not args.no_access_log,
         "timeout_graceful_shutdown": args.graceful_timeout, "log_level": "info",
         "timeout_keep_alive": args.keep_alive_timeout,
+        "http": "llm_rerank.server.connections:GuardedH11Protocol",
     }
     if args.workers == 1:
         uvicorn.run(app, **common)

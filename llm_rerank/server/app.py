@@ -12,6 +12,10 @@ Results are best first; ``relevance_score`` is the reranker's ``RankedResult.rel
 ``meta.llm_rerank`` carries the usage: LLM calls, cache hits, tokens, cost, retries. An empty
 ``documents`` list gives ``results: []`` without a call. Errors: see ``errors.py``.
 
+A client that goes away before its answer cancels its ranking (no further LLM call, its
+concurrency slots freed); it is counted and logged with status 499. A path with a trailing
+slash is not redirected (the redirect would name the ``Host`` the client sent): 404.
+
 >>> from starlette.testclient import TestClient
 >>> from llm_rerank.testing import fake_llm
 >>> from llm_rerank import ListwiseReranker
@@ -24,6 +28,7 @@ Results are best first; ``relevance_score`` is the reranker's ``RankedResult.rel
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -48,12 +53,15 @@ from ..reranker import Reranker
 from ..tokens import count_word_tokens, truncate_word_tokens
 from .config import ServerSettings, ServeSetup, build_rerankers
 from .errors import ApiError, error_for
+from .lifecycle import ConnectionLimits, lifespan
 from .metrics import CONTENT_TYPE, Metrics
-from .schemas import CohereRequest, TEIRequest
+from .schemas import CohereRequest, TEIRequest, json_type
 
 log = logging.getLogger("llm_rerank.server")
+access_log = logging.getLogger("uvicorn.access")  # where uvicorn logs each answer
 Shape = Literal["cohere", "tei"]
 RequestT = TypeVar("RequestT", bound=BaseModel)
+T = TypeVar("T")
 DEBUG_ENV = "LLM_RERANK_DEBUG"
 RERANK_ROUTES = ("/v1/rerank", "/v2/rerank", "/rerank")
 CLIENT_GONE = 499  # the status recorded for a client that left before its answer (nginx's)
@@ -174,12 +182,23 @@ def check_content_type(request: Request) -> None:
                             "'Content-Type: application/json'", "unsupported_media_type")
 
 
+MAX_INT_DIGITS = 4300  # Python's own limit on converting digits to an int
+
+
 def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ApiError(400, f"the body holds an integer of {len(digits.lstrip('-'))} digits, "
+                            f"over this server's limit of {MAX_INT_DIGITS}", "malformed_json")
+    return int(digits)
+
+
 def parse_json(raw: bytes) -> object:
-    """The JSON value of a body: UTF-8, no NaN or Infinity, not nested too deeply (400)."""
+    """The JSON value of a body: UTF-8, no NaN or Infinity, no integer of more than 4300
+    digits, not nested too deeply (400)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -188,7 +207,7 @@ def parse_json(raw: bytes) -> object:
     if not text.strip():
         raise ApiError(400, "the body is empty; send a JSON object", "malformed_json")
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
     except RecursionError:
         raise ApiError(400, "the body is JSON nested too deeply", "malformed_json") from None
     except ValueError as exc:
@@ -198,7 +217,7 @@ def parse_json(raw: bytes) -> object:
 def validate(model: type[RequestT], data: object) -> RequestT:
     """``data`` as a request model; 422 naming each invalid field (at most five)."""
     if not isinstance(data, dict):
-        raise ApiError(422, f"the body must be a JSON object, got {type(data).__name__}",
+        raise ApiError(422, f"the body must be a JSON object, got {json_type(data)}",
                        "invalid_request")
     try:
         return model.model_validate(data)
@@ -262,6 +281,42 @@ class Guard:
                 await response(scope, receive, send)
 
 
+async def until_disconnected(request: Request) -> None:
+    """Return when the client goes away (call it once the body has been read: the server
+    then answers ``receive`` only with ``http.disconnect``, when the client leaves or the
+    answer is complete)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_client_leaves(work: Awaitable[T], request: Request) -> T:
+    """``work``'s result; if the client goes away first, ``work`` is cancelled (and waited
+    for, so it has released what it held) and ``ClientDisconnect`` is raised."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(until_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, watcher):
+            if not pending.done():
+                pending.cancel()
+        await asyncio.gather(task, watcher, return_exceptions=True)
+    if task.cancelled() and watcher.done() and not watcher.cancelled():
+        raise ClientDisconnect()
+    return task.result()
+
+
+def log_client_gone(request: Request, seconds: float) -> None:
+    """An access-log line with status 499 (the client went away before its answer)."""
+    client = request.client
+    where = f"{client.host}:{client.port}" if client else "-"
+    path = request.url.path if len(request.url.path) <= 100 else request.url.path[:100] + "..."
+    access_log.info('%s - "%s %s HTTP/%s" %d', where, request.method, path,
+                    request.scope.get("http_version", "1.1"), CLIENT_GONE)
+    log.info("the client left %s %s after %.1f s: its ranking was cancelled", request.method,
+             path, seconds)
+
+
 Handler = Callable[[RequestT], Awaitable[object]]
 
 
@@ -277,9 +332,13 @@ def rerank_route(service: RerankService, path: str, model: type[RequestT],
             service.check_auth(request)
             check_content_type(request)
             data = parse_json(await read_body(request, settings.max_body_bytes))
-            response: Response = JSONResponse(await handle(validate(model, data)))
+            body = validate(model, data)
+            response: Response = JSONResponse(await unless_client_leaves(handle(body), request))
         except ClientDisconnect:
-            metrics.observe_request(path, CLIENT_GONE, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe_request(path, CLIENT_GONE, seconds)
+            metrics.observe_error(path, "client_gone")
+            log_client_gone(request, seconds)
             raise
         except Exception as exc:
             error = error_for(exc, retry_after_s=settings.retry_after_s)
@@ -341,6 +400,8 @@ def create_app(rerankers: Mapping[str, Reranker], *, default: str | None = None,
             message = f"{request.method} is not allowed on {shown}"
         else:
             message = f"no route {request.method[:20]} {shown}"
+            if path.endswith("/") and path.rstrip("/") in (*RERANK_ROUTES, "/health", "/metrics"):
+                message += f" (without the trailing slash: {path.rstrip('/')})"
         error = ApiError(exc.status_code, message,
                          "method_not_allowed" if exc.status_code == 405 else "not_found",
                          dict(exc.headers or {}))
@@ -356,8 +417,11 @@ def create_app(rerankers: Mapping[str, Reranker], *, default: str | None = None,
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    limits = ConnectionLimits(service.settings.read_timeout_s, service.settings.max_connections)
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
-                    middleware=[Middleware(Guard)])
+                    middleware=[Middleware(Guard)],
+                    lifespan=lifespan(service.rerankers.values(), limits))
+    app.router.redirect_slashes = False  # a redirect would name the Host the client sent
     app.state.service = service
     return app
 

@@ -98,6 +98,21 @@ class ServerSettings(BaseModel):
                                     "many tokens (Cohere's default; the bound of TEI's truncate)")
     retry_after_s: int = Field(default=5, ge=0,
                                description="Retry-After of a 503 when the provider gave none")
+    read_timeout_s: float = Field(default=30.0, gt=0, description="seconds a request may take "
+                                  "to arrive whole (headers and body) before its connection "
+                                  "is closed")
+    max_connections: int = Field(default=1000, ge=1, description="most open connections (at "
+                                 "most half of ulimit -n); over it the longest-idle one closes")
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_is_ascii(cls, token: str | None) -> str | None:
+        # Header values are read as Latin-1 bytes: a token outside visible ASCII could never
+        # match what a client sends.
+        if token is not None and not all("!" <= char <= "~" for char in token.strip()):
+            raise ValueError("the auth token must be visible ASCII characters (letters, digits, "
+                             "punctuation), as an HTTP header carries it")
+        return token
 
 
 class ServeSetup(BaseModel):

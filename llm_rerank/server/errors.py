@@ -15,18 +15,28 @@ traceback.
   ``Retry-After``;
 - 500: anything else (logged on one line with an id that the body repeats).
 
->>> error = error_for(LLMCallError("boom", model="m", transient=True), retry_after_s=5)
+A 502 or 503 names the failure (the error's type, the provider's HTTP status, the attempts)
+and repeats nothing the provider sent: a provider's body may hold its internals (a remote
+traceback, hosts, keys). The provider's own first line goes to the server's log.
+
+>>> error = error_for(LLMCallError("boom", model="m", transient=True, status_code=503),
+...                   retry_after_s=5)
 >>> error.status, error.headers
 (503, {'Retry-After': '5'})
+>>> error.message
+'the LLM provider is unavailable, retries exhausted (HTTP 503, 1 attempt)'
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
 from ..errors import BudgetExceeded, InvalidInput, LLMCallError
 from ..failures import causes, retry_after_seconds
+
+log = logging.getLogger("llm_rerank.server")
 
 
 @dataclass
@@ -47,10 +57,29 @@ def _retry_after(exc: BaseException, default: int) -> int:
     return default if hinted is None else max(1, math.ceil(hinted))
 
 
-def _first_line(exc: Exception, limit: int = 500) -> str:
+def _first_line(exc: Exception, limit: int = 300) -> str:
     """The first line of an error (provider errors may carry a remote traceback), capped."""
     line = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     return line if len(line) <= limit else line[:limit] + "..."
+
+
+def provider_reason(exc: LLMCallError) -> str:
+    """A short reason for a failed LLM call built from what llm_rerank knows (the cause's
+    type, the HTTP status, the attempts), never from the provider's text.
+
+    >>> try:
+    ...     raise LLMCallError("m: Traceback (most recent call last): ...", model="m",
+    ...                        attempts=3, status_code=502) from ValueError("secret")
+    ... except LLMCallError as exc:
+    ...     provider_reason(exc)
+    'ValueError, HTTP 502, 3 attempts'
+    """
+    cause = exc.__cause__
+    parts = [type(cause).__name__] if cause is not None else []
+    if exc.status_code is not None:
+        parts.append(f"HTTP {exc.status_code}")
+    parts.append(f"{exc.attempts} attempt{'s' if exc.attempts != 1 else ''}")
+    return ", ".join(parts)
 
 
 def error_for(exc: Exception, *, retry_after_s: int) -> ApiError:
@@ -62,13 +91,13 @@ def error_for(exc: Exception, *, retry_after_s: int) -> ApiError:
         return ApiError(402, f"the reranker's per-query budget ran out ({note or 'budget'}); "
                              "send fewer documents", "budget_exceeded")
     if isinstance(exc, LLMCallError):
+        reason = provider_reason(exc)
+        log.warning("LLM call failed (%s): %s", reason, _first_line(exc))
         if exc.transient:
             seconds = _retry_after(exc, retry_after_s)
-            return ApiError(503, "the LLM provider is unavailable, retries exhausted: "
-                                 f"{_first_line(exc)}", "provider_unavailable",
-                            {"Retry-After": str(seconds)})
-        return ApiError(502, f"the LLM provider refused the call: {_first_line(exc)}",
-                        "provider_error")
+            return ApiError(503, f"the LLM provider is unavailable, retries exhausted ({reason})",
+                            "provider_unavailable", {"Retry-After": str(seconds)})
+        return ApiError(502, f"the LLM provider refused the call ({reason})", "provider_error")
     if isinstance(exc, InvalidInput):
         return ApiError(422, str(exc), "invalid_request")
     return ApiError(500, "internal server error", "internal_error")

@@ -34,12 +34,18 @@ def _document_text(value: object) -> object:
         value = value["text"]
     if not isinstance(value, str):
         raise ValueError(f"must be a string or an object with a string 'text', "
-                         f"got {_json_type(value)}")
+                         f"got {json_type(value)}")
     return value
 
 
-def _json_type(value: object) -> str:
-    names = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type.
+
+    >>> json_type(None), json_type([1]), json_type(2.5)
+    ('null', 'array', 'number')
+    """
+    names = {str: "string", bool: "boolean", int: "number", float: "number", list: "array",
+             dict: "object"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 

@@ -12,7 +12,10 @@ A request's ``X-LLM-Rerank-Tag`` header (``strategy=setwise; kind=setwise``, sen
 (curl, another client) the judge reads the kind off the prompt (counted in ``untagged``).
 
 Failures are deterministic: the n-th attempt of the same messages fails (429 or 503 with
-``Retry-After: 0``) depending only on ``seed``, the messages and n.
+``Retry-After: 0``) depending only on ``seed``, the messages and n. ``malformed_rate`` is the
+share of attempts answered 200 with a body that is not a chat completion (an HTML page, or
+JSON of the wrong shape), as a misconfigured proxy or a broken provider would send; it is
+drawn the same deterministic way.
 
 >>> from llm_rerank.eval.io import RerankRequest
 >>> from llm_rerank.models import Document
@@ -27,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import random
 import socket
 import threading
 import time
@@ -61,6 +65,7 @@ class JudgeStats(BaseModel):
     requests: int = 0
     errors_sent: int = 0
     garbage_sent: int = 0
+    malformed_sent: int = 0
     unmatched_passages: int = 0
     bad_requests: int = 0
     untagged: int = 0  # answered requests without a kind tag: their kind was read off the prompt
@@ -70,7 +75,13 @@ class JudgeStats(BaseModel):
     by_kind: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(KIND_NAMES, 0))
 
 
-Reply = tuple[int, dict[str, Any], dict[str, str]]
+Reply = tuple[int, object, dict[str, str]]  # a payload of bytes is sent as it is
+MALFORMED_BODIES: tuple[bytes | list[int] | dict[str, Any], ...] = (
+    b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>",
+    [1, 2],
+    {"choices": "none"},
+    {"object": "chat.completion", "choices": [{"index": 0}]},
+)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -146,9 +157,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length))
 
     def _send(self, status: int, payload: object, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        raw = isinstance(payload, bytes)
+        data = payload if isinstance(payload, bytes) else \
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if raw else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -165,14 +178,18 @@ class JudgeServer:
 
     ``requests`` and ``qrels`` are the judge's knowledge; knobs (``noise``,
     ``position_bias``, ``latency_ms``, ``error_rate``, ``garbage_rate``, ``seed``) are those
-    of ``JudgeKnobs``. ``port=0`` picks a free port; ``.url`` is the ``api_base`` to use with
-    a LiteLLM ``openai/...`` model.
+    of ``JudgeKnobs``; ``malformed_rate`` is the share of 200 answers that are not chat
+    completions. ``port=0`` picks a free port; ``.url`` is the ``api_base`` to use with a
+    LiteLLM ``openai/...`` model.
     """
 
     def __init__(self, requests: Iterable[RerankRequest], qrels: Mapping[str, Mapping[str, int]],
                  *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
-                 **knobs: Any) -> None:
+                 malformed_rate: float = 0.0, **knobs: Any) -> None:
+        if not 0 <= malformed_rate <= 1:
+            raise ValueError(f"malformed_rate must be in [0, 1], got {malformed_rate!r}")
         self.judge = Judge(requests, qrels, **knobs)
+        self.malformed_rate = malformed_rate
         self.model_name = MODEL_NAME
         self.verbose = verbose
         self._lock = threading.Lock()
@@ -303,6 +320,12 @@ class JudgeServer:
                 self._stats.errors_sent += 1
             message = "rate limit reached" if status == 429 else "service unavailable"
             return status, error_body(status, f"simulated {message}"), {"Retry-After": "0"}
+        if self.malformed_rate > 0:
+            rng = random.Random(f"{self.judge.knobs.seed}:{key}:{attempt}:malformed")
+            if rng.random() < self.malformed_rate:
+                with self._lock:
+                    self._stats.malformed_sent += 1
+                return 200, rng.choice(MALFORMED_BODIES), {}
         want_logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
         try:
             answer = self.judge.answer(messages, logprobs=want_logprobs, kind=tag.get("kind"))
