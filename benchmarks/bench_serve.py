@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import JUDGE_MODEL, data_dir, judge_server, markdown_table, write_fragment
-from harness import free_port
+from harness import JUDGE_MODEL, data_dir, free_port, judge_server, markdown_table, write_fragment
 
 from llm_rerank.eval import RerankRequest, load_trec_dl19
 
