@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import gc
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable
 from concurrent.futures import Future
@@ -62,9 +61,6 @@ class _LoopThread:
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout)
-        # At exit the interpreter's final garbage collections walk LiteLLM's large object
-        # graph (1-2 s, far more on a loaded machine); frozen objects are skipped.
-        gc.freeze()
 
 
 async def _cancel_and_close() -> None:

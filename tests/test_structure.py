@@ -215,6 +215,13 @@ def test_no_module_over_the_limit() -> None:
     assert long == {}, f"modules over {MAX_LINES} lines"
 
 
+def test_one_module_freezes_the_heap() -> None:
+    """``gc.freeze`` is process-wide: only LiteLLM's import does it (documented there)."""
+    callers = [name for name, path in MODULES.items()
+               if re.search(r"\bgc\.(un)?freeze\(", path.read_text(encoding="utf-8"))]
+    assert callers == ["llm_rerank.transports.litellm"]
+
+
 def _module_level_functions(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return {node.name for node in tree.body

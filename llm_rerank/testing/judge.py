@@ -6,7 +6,8 @@ tag, else guessed from the prompt's shape), so a reworded template is answered t
 then matches the passages back to the known documents by their whitespace-collapsed text
 prefix (prompts cut passages to a few hundred words), first among the query's candidates,
 then among every known document. A passage that a framework prefixed with metadata
-(LlamaIndex's ``key: value`` lines) is matched on the document text that follows. A passage or query it cannot identify gets grade 0 and is counted in
+(LlamaIndex's ``key: value`` lines) is matched on the document text that follows. A passage
+or query it cannot identify gets grade 0 and is counted in
 ``JudgeAnswer.unmatched``: the judge always answers a recognised prompt.
 
 Multi-part queries (``aspects``, the qrels extension ``qid criterion docid grade``; see

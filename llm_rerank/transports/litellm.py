@@ -44,7 +44,13 @@ _imported: Any = None
 def import_litellm() -> Any:
     """Import LiteLLM on first use, with its bundled price table (no download at import).
 
-    What exists once it is imported is frozen (``gc.freeze``): collections skip it.
+    What exists once it is imported is frozen (``gc.freeze``): collections skip it. This is
+    the package's one process-wide garbage-collector switch, and it serves three ends: no
+    0.17 s stall of the event loop when a full collection would walk LiteLLM's ~375,000
+    objects mid-batch; worker processes forked after the import (``batch.py``) whose
+    collectors never write to those shared pages (no copy-on-write); and no 1-2 s walk of
+    them by the interpreter's final collections at exit. Nothing else freezes or unfreezes
+    (``gc.unfreeze`` thaws everything: it would undo this).
     """
     global _imported
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
