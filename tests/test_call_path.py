@@ -469,10 +469,11 @@ def test_strategies_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> N
     from importlib.metadata import EntryPoint
 
     import llm_rerank.registry as registry_module
+    from llm_rerank import plugins
 
     point = EntryPoint(name="plugged", value="llm_rerank.strategies.setwise:SetwiseReranker",
                        group="llm_rerank.strategies")
-    monkeypatch.setattr(registry_module, "entry_points", lambda group: [point])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [point])
     assert "plugged" in registry_module.reranker_names()
     assert isinstance(get_reranker("plugged", model="openai/x", cache=False), SetwiseReranker)
 

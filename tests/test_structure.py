@@ -24,7 +24,7 @@ import pytest
 from test_direct_transport import ANSWER, MESSAGES, Reply, scripted
 
 import llm_rerank
-from llm_rerank import ListwiseReranker, Usage, transports
+from llm_rerank import ListwiseReranker, Usage, plugins, transports
 from llm_rerank.errors import InvalidInput
 from llm_rerank.llm import LLMClient
 from llm_rerank.transports.base import TAG_HEADER, Completion, Messages, tag_header
@@ -281,7 +281,7 @@ class EchoTransport:
 
 def test_a_third_transport_is_one_class_and_one_registration(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
+    monkeypatch.setattr(transports.TRANSPORTS, "targets", dict(transports.TRANSPORTS.targets))
     transports.register_transport("echo", EchoTransport)
     assert "echo" in transports.transport_names()
     results = ListwiseReranker("echo/any-model", transport="echo", cache=False).rank(
@@ -302,8 +302,8 @@ def test_transports_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> N
 
     point = EntryPoint(name="plugged", value="test_structure:EchoTransport",
                        group=transports.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
-    monkeypatch.setattr(transports, "entry_points", lambda group: [point])
+    monkeypatch.setattr(transports.TRANSPORTS, "targets", dict(transports.TRANSPORTS.targets))
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [point])
     assert "plugged" in transports.transport_names()
     assert LLMClient("m/x", transport="plugged", cache=False).transport == "plugged"
 
