@@ -26,7 +26,8 @@ class _LoopThread:
     """One daemon event loop that runs the sync API's coroutines (also inside Jupyter).
 
     It is shut down at interpreter exit: pending tasks are cancelled, LiteLLM's async HTTP
-    clients closed and the thread stopped, so no process hangs on a half-dead loop.
+    clients closed, the thread stopped and the loop closed, so no process hangs on a
+    half-dead loop or leaves it unclosed.
     """
 
     _lock = threading.Lock()
@@ -51,7 +52,8 @@ class _LoopThread:
 
     @classmethod
     def shutdown(cls, timeout: float = 5.0) -> None:
-        """Cancel what still runs on the loop, close LiteLLM's clients, stop the thread."""
+        """Cancel what still runs on the loop, close LiteLLM's clients, stop the thread and
+        close the loop."""
         with cls._lock:
             loop, thread, cls._loop, cls._thread = cls._loop, cls._thread, None, None
         if loop is None or loop.is_closed():
@@ -61,6 +63,8 @@ class _LoopThread:
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout)
+        if thread is None or not thread.is_alive():
+            loop.close()  # its selector's sockets with it
 
 
 async def _cancel_and_close() -> None:
