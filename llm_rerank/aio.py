@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import gc
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable
 from concurrent.futures import Future
@@ -27,7 +26,8 @@ class _LoopThread:
     """One daemon event loop that runs the sync API's coroutines (also inside Jupyter).
 
     It is shut down at interpreter exit: pending tasks are cancelled, LiteLLM's async HTTP
-    clients closed and the thread stopped, so no process hangs on a half-dead loop.
+    clients closed, the thread stopped and the loop closed, so no process hangs on a
+    half-dead loop or leaves it unclosed.
     """
 
     _lock = threading.Lock()
@@ -52,7 +52,8 @@ class _LoopThread:
 
     @classmethod
     def shutdown(cls, timeout: float = 5.0) -> None:
-        """Cancel what still runs on the loop, close LiteLLM's clients, stop the thread."""
+        """Cancel what still runs on the loop, close LiteLLM's clients, stop the thread and
+        close the loop."""
         with cls._lock:
             loop, thread, cls._loop, cls._thread = cls._loop, cls._thread, None, None
         if loop is None or loop.is_closed():
@@ -62,9 +63,8 @@ class _LoopThread:
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout)
-        # At exit the interpreter's final garbage collections walk LiteLLM's large object
-        # graph (1-2 s, far more on a loaded machine); frozen objects are skipped.
-        gc.freeze()
+        if thread is None or not thread.is_alive():
+            loop.close()  # its selector's sockets with it
 
 
 async def _cancel_and_close() -> None:

@@ -9,11 +9,12 @@ stderr is a terminal).
 Workers: each LLM call costs the client a few milliseconds of CPU (mostly inside LiteLLM),
 so one process on one core cannot keep hundreds of fast calls in flight.
 ``arank_batch(..., workers=N)`` forks N processes after the transport loaded what it needs
-(LiteLLM's import: the children skip it), gives worker ``w`` the queries at positions
-``w, w + N, w + 2N, ...``, and each runs ``arank_batch`` on its share with its own event
-loop. Every finished query is sent back at once, so ``on_result``, the progress bar and the
-returned list (in input order) behave as with one process. The workers share the disk cache
-(diskcache is process-safe).
+(LiteLLM's import: the children skip it; its objects, frozen at import, are never written by
+the children's garbage collectors, so their pages stay shared), gives worker ``w`` the
+queries at positions ``w, w + N, w + 2N, ...``, and each runs ``arank_batch`` on its share
+with its own event loop. Every finished query is sent back at once, so ``on_result``, the
+progress bar and the returned list (in input order) behave as with one process. The workers
+share the disk cache (diskcache is process-safe).
 
 Limits are split, never multiplied: ``max_concurrency`` and ``max_concurrent_queries`` are
 divided among the workers (each gets at least 1), and so is what a batch ``budget`` has
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import pickle
 import sys
@@ -218,9 +218,6 @@ async def arank_batch_in_workers(
             llm = getattr(reranker, "llm", None)
             if llm is not None:  # load once, before forking
                 await loop.run_in_executor(pool, transports.prepare_fork, llm.transport)
-            # What exists now is shared with the children copy-on-write: frozen, their garbage
-            # collector never writes to it (which would copy every page it visits).
-            gc.freeze()
             for w in range(workers):
                 positions = list(range(w, len(items), workers))
                 receive, send = context.Pipe(duplex=False)
@@ -233,11 +230,9 @@ async def arank_batch_in_workers(
                 await loop.run_in_executor(pool, process.start)
                 send.close()
                 processes.append(process)
-            gc.unfreeze()
             await gather_in_order(_read(receive, pool, results, on_result, budget, finished)
                                   for receive in receivers)
         finally:
-            gc.unfreeze()
             for child in processes:
                 if child.is_alive():
                     child.kill()  # a failed or cancelled batch: no call starts after it

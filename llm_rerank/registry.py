@@ -13,23 +13,21 @@ True
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
 from typing import Any
 
-from .errors import InvalidInput
+from .plugins import Plugins
 from .reranker import Reranker
 
 ENTRY_POINT_GROUP = "llm_rerank.strategies"
 
-_REGISTRY: dict[str, type[Reranker] | str] = {
+STRATEGIES: Plugins[Reranker] = Plugins("strategy", ENTRY_POINT_GROUP, {
     "criteria": "llm_rerank.strategies.criteria:CriteriaReranker",
     "listwise": "llm_rerank.strategies.listwise:ListwiseReranker",
     "pairwise": "llm_rerank.strategies.pairwise:PairwiseReranker",
     "pointwise": "llm_rerank.strategies.pointwise:PointwiseReranker",
     "setwise": "llm_rerank.strategies.setwise:SetwiseReranker",
     "cross-encoder": "llm_rerank.cross_encoder:CrossEncoderReranker",
-}
+}, Reranker)
 
 
 def register_reranker(name: str, target: str | type[Reranker]) -> None:
@@ -38,35 +36,17 @@ def register_reranker(name: str, target: str | type[Reranker]) -> None:
     Third-party packages can also declare an entry point in the ``llm_rerank.strategies``
     group (``name = "package.module:Class"``), loaded when the name is first asked for.
     """
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"a strategy name must be a non-empty str, got {name!r}")
-    if not isinstance(target, str) and not (
-        isinstance(target, type) and issubclass(target, Reranker)
-    ):
-        raise InvalidInput(f"register {name!r}: expected a Reranker subclass or 'module:Class'")
-    _REGISTRY[name] = target
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    STRATEGIES.register(name, target)
 
 
 def reranker_names() -> list[str]:
-    return sorted({*_REGISTRY, *_plugins()})
+    """Every strategy name: the built-ins, the registered ones and the plug-ins."""
+    return STRATEGIES.names()
 
 
 def reranker_class(name: str) -> type[Reranker]:
     """The class registered as ``name`` (imported on first use)."""
-    target = _REGISTRY.get(name) or _plugins().get(name)
-    if target is None:
-        raise InvalidInput(f"unknown strategy {name!r}; known: {', '.join(reranker_names())}")
-    if isinstance(target, str):
-        module_name, _, class_name = target.partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        if not (isinstance(cls, type) and issubclass(cls, Reranker)):
-            raise InvalidInput(f"strategy {name!r} points at {target}, which is not a Reranker")
-        _REGISTRY[name] = target = cls
-    return target
+    return STRATEGIES.load(name)
 
 
 def get_reranker(name: str, **options: Any) -> Reranker:

@@ -469,10 +469,11 @@ def test_strategies_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> N
     from importlib.metadata import EntryPoint
 
     import llm_rerank.registry as registry_module
+    from llm_rerank import plugins
 
     point = EntryPoint(name="plugged", value="llm_rerank.strategies.setwise:SetwiseReranker",
                        group="llm_rerank.strategies")
-    monkeypatch.setattr(registry_module, "entry_points", lambda group: [point])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [point])
     assert "plugged" in registry_module.reranker_names()
     assert isinstance(get_reranker("plugged", model="openai/x", cache=False), SetwiseReranker)
 
@@ -517,3 +518,38 @@ def test_perfect_judges_still_rank_under_the_new_path() -> None:
     with fake_llm(listwise) as fake:
         results = ListwiseReranker(fake.model, cache=False).rank("q", docs(GRADES))
     assert [r.index for r in results][:5] == BEST_FIRST[:5]
+
+
+CANCELLING_BATCH = """
+from llm_rerank import PointwiseReranker
+from llm_rerank.errors import LLMCallError
+from llm_rerank.testing import fake_llm
+from llm_rerank.transports.litellm import import_litellm
+
+def respond(messages):
+    if "poison" in messages[-1]["content"]:
+        raise import_litellm().BadRequestError("bad", llm_provider="fake", model="m")
+    return "likely"
+
+with fake_llm(respond, latency=0.05) as fake:
+    reranker = PointwiseReranker(fake.model, cache=False, max_concurrency=8)
+    batch = [("q", ["poison", *(f"doc {i}" for i in range(8))])]
+    batch += [(f"q{n}", [f"text {n} {i}" for i in range(8)]) for n in range(6)]
+    for _ in range(3):
+        try:
+            reranker.rank_batch(batch)
+        except LLMCallError:
+            print("cancelled")
+"""
+
+
+def test_a_cancelled_batch_is_quiet() -> None:
+    """Defect: a batch cancelled by a failing query printed "coroutine ... was never
+    awaited" (LiteLLM builds the provider's coroutine in a thread; a call cancelled
+    meanwhile dropped it) and, at exit, "Task was destroyed but it is pending!"."""
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
+                           CANCELLING_BATCH], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.split() == ["cancelled"] * 3, done.stderr
+    assert "never awaited" not in done.stderr and "Task was destroyed" not in done.stderr, \
+        done.stderr

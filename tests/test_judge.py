@@ -1,4 +1,4 @@
-"""The simulated judge's logic: prompt parsing and answers for the four bundled templates."""
+"""The simulated judge's logic: prompt reading and answers for the four bundled templates."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ from llm_rerank.eval.io import RerankRequest
 from llm_rerank.models import Document
 from llm_rerank.parsing import parse_permutation
 from llm_rerank.prompts import PromptTemplate, truncate_words
-from llm_rerank.testing.judge import (
-    Judge,
-    Knowledge,
-    UnrecognizedPrompt,
-    garbage_answer,
-    parse_prompt,
-)
+from llm_rerank.testing.judge import Judge, Knowledge, garbage_answer
+from llm_rerank.testing.prompt_reading import UnrecognizedPrompt, parse_prompt
 from llm_rerank.tokens import count_word_tokens
 
 QUERY = "what do fleas eat"

@@ -113,7 +113,7 @@ def bestof(tmp_path: Path) -> Iterator[type[BestOfReranker]]:
     yield plugin
     import llm_rerank.registry as registry
 
-    registry._REGISTRY.pop("bestof", None)
+    registry.STRATEGIES.targets.pop("bestof", None)
 
 
 def test_a_new_strategy_is_listed_and_scored_by_the_judge(

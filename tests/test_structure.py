@@ -1,5 +1,14 @@
-"""The package's structure: no import cycle, one module that knows LiteLLM, transports by
-name, and the request tag that reaches the server without entering the cache key."""
+"""The package's structure, read from its source with ``ast``: no import cycle, one module
+that knows LiteLLM, a transport layer that imports only leaves, strategies that never import a
+sibling, production code that never reaches into the testing tools, short modules, one word
+tokenizer; then transports by name and the request tag that reaches the server without
+entering the cache key.
+
+The import graph counts every ``import`` statement, at module level or inside a function (a
+lazy import is still an edge), relative ones resolved; imports under ``if TYPE_CHECKING:`` do
+not count (they never run) unless asked for. Importing ``a.b.c`` is an edge to ``a.b.c`` only,
+not to its parent packages.
+"""
 
 from __future__ import annotations
 
@@ -15,91 +24,112 @@ import pytest
 from test_direct_transport import ANSWER, MESSAGES, Reply, scripted
 
 import llm_rerank
-from llm_rerank import ListwiseReranker, Usage, transports
+from llm_rerank import ListwiseReranker, Usage, plugins, transports
 from llm_rerank.errors import InvalidInput
 from llm_rerank.llm import LLMClient
 from llm_rerank.transports.base import TAG_HEADER, Completion, Messages, tag_header
 
-PACKAGE = Path(llm_rerank.__file__).parent
+PACKAGE = Path(llm_rerank.__file__).resolve().parent
+MAX_LINES = 450
 LITELLM_IMPORT = re.compile(
     r"^\s*(import litellm\b|from litellm\b)|sys\.modules\.get\(\s*['\"]litellm['\"]"
     r"|import_module\(\s*['\"]litellm['\"]", re.MULTILINE)
+# Modules under strategies/ that hold algorithms or helpers, not a strategy: the only ones a
+# strategy may import.
+STRATEGY_HELPERS = {"common", "consistency", "heap", "topdown"}
+# The one production module allowed to reach into llm_rerank.testing: the CLI command that
+# starts the simulated judge (a testing tool by purpose).
+TESTING_TOOLS = {"llm_rerank.cli.judge_server"}
 
 
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def modules() -> dict[str, Path]:
-    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
+def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement, at module level or in a function, outside
-    ``if TYPE_CHECKING:`` blocks."""
-    for child in ast.iter_child_nodes(tree):
-        if isinstance(child, ast.If) and _is_type_checking(child):
-            for node in child.orelse:
-                yield from _imports(ast.Module(body=[node], type_ignores=[]))
-            continue
-        if isinstance(child, (ast.Import, ast.ImportFrom)):
-            yield child
-        yield from _imports(child)
+def _import_nodes(tree: ast.Module, type_checking: bool) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement of ``tree``, at any depth; those under ``if TYPE_CHECKING:``
+    only when ``type_checking``."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not type_checking:
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
 
 
-def import_graph() -> dict[str, set[str]]:
-    """``module -> the llm_rerank modules it imports`` (relative imports resolved; a
-    package's ``__init__`` is not counted as imported by its submodules' imports)."""
-    known = modules()
-    graph: dict[str, set[str]] = {name: set() for name in known}
-    for name, path in known.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _imports(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            else:
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join(anchor + ([node.module] if node.module else []))
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
-                           for alias in node.names]
-            graph[name] |= {t for t in targets if t in known and t != name}
-    return graph
+def _imported(module: str, path: Path, type_checking: bool) -> set[str]:
+    """The package's modules that ``module`` imports."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def add(name: str) -> None:
+        while name and name not in MODULES:  # "pkg.mod.Class" -> "pkg.mod"
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.add(name)
+
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8")), type_checking):
+        if isinstance(node, ast.Import):
+            sources = [alias.name for alias in node.names]
+        else:
+            source = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                source = ".".join([*anchor, node.module] if node.module else anchor)
+            sources = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES
+                       else source for alias in node.names]
+        for name in sources:
+            if name.split(".")[0] == PACKAGE.name:
+                add(name)
+    return found
 
 
-def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
+def import_graph(type_checking: bool = False) -> dict[str, set[str]]:
+    """``module -> the llm_rerank modules it imports``."""
+    return {module: _imported(module, path, type_checking) for module, path in MODULES.items()}
+
+
+GRAPH = import_graph()
+
+
+def components(graph: Mapping[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
-    found: list[list[str]] = []
+    found: list[set[str]] = []
 
     def visit(node: str) -> None:
         index[node] = low[node] = len(index)
         stack.append(node)
-        for target in sorted(graph[node]):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in stack:
-                low[node] = min(low[node], index[target])
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
         if low[node] == index[node]:
-            component = []
+            component: set[str] = set()
             while True:
                 member = stack.pop()
-                component.append(member)
+                component.add(member)
                 if member == node:
                     break
             if len(component) > 1:
-                found.append(sorted(component))
+                found.append(component)
 
     for node in sorted(graph):
         if node not in index:
@@ -107,41 +137,114 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_import_graph_finds_a_cycle_it_is_shown() -> None:
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    graph = import_graph()
-    assert "llm_rerank.transports.base" in graph["llm_rerank.transports.direct"]
-    assert "llm_rerank.transports.litellm" in graph["llm_rerank.transports.direct"]  # lazy
+def cycle_in(graph: Mapping[str, set[str]], component: set[str]) -> list[str]:
+    """A shortest cycle through the component's first module."""
+    start = min(component)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:  # breadth first, inside the component, until an edge leads back
+        node = frontier.pop(0)
+        for nxt in sorted(graph[node] & component):
+            if nxt == start:
+                return [*paths[node], start]
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                frontier.append(nxt)
+    raise AssertionError(f"no cycle in {component}")  # pragma: no cover
 
 
-# Modules that import reranker.py back (for run_sync / gather_in_order): the split of
-# reranker.py (issue 16, part 2) removes these cycles.
-PENDING = ("llm_rerank.reranker", "llm_rerank.workers", "llm_rerank.strategies.",
-           "llm_rerank.integrations.")
+def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """One cycle through each component."""
+    return [cycle_in(graph, component) for component in components(graph)]
+
+
+def test_the_graph_sees_lazy_imports_resolves_relative_ones_and_skips_type_checking() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert "llm_rerank.strategies.listwise" in GRAPH["llm_rerank"]
+    assert "llm_rerank.integrations.langchain" in GRAPH["llm_rerank.reranker"]  # lazy
+    assert "llm_rerank.transports.litellm" in GRAPH["llm_rerank.transports.direct"]  # lazy
+    assert "llm_rerank.transports.base" in GRAPH["llm_rerank.transports.direct"]  # relative
+    assert "llm_rerank.eval.io" in GRAPH["llm_rerank.data"]  # from a package's __init__
+    assert "llm_rerank.cli.options" in GRAPH["llm_rerank.cli.serve"]
+    assert "llm_rerank.reranker" not in GRAPH["llm_rerank.batch"]  # TYPE_CHECKING only
+    assert "llm_rerank.reranker" in import_graph(type_checking=True)["llm_rerank.batch"]
 
 
 def test_no_import_cycle_in_the_package() -> None:
-    found = cycles(import_graph())
-    if found and all("llm_rerank.reranker" in c and all(m.startswith(PENDING) for m in c)
-                     for c in found):
-        pytest.xfail(f"reranker.py split pending: {found}")
-    assert found == []
+    found = cycles(GRAPH)
+    assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
-def test_the_transport_layer_has_no_cycle() -> None:
-    graph = import_graph()
+def test_the_transport_layer_has_no_cycle_and_its_base_imports_only_leaves() -> None:
     layer = {"llm_rerank.llm", "llm_rerank.failures", "llm_rerank.providers",
              "llm_rerank.local", "llm_rerank.testing.fake",
-             *(m for m in graph if m.startswith("llm_rerank.transports"))}
-    assert cycles({m: graph[m] & layer for m in layer}) == []
-    assert graph["llm_rerank.transports.base"] <= {"llm_rerank.errors"}
-    assert "llm_rerank.llm" not in graph["llm_rerank.providers"]
+             *(m for m in GRAPH if m.startswith("llm_rerank.transports"))}
+    assert cycles({m: GRAPH[m] & layer for m in layer}) == []
+    base = GRAPH["llm_rerank.transports.base"]
+    assert base == {"llm_rerank.errors", "llm_rerank.tags"}
+    assert {m: GRAPH[m] for m in base if GRAPH[m]} == {}  # leaves: they import nothing of ours
+    assert "llm_rerank.llm" not in GRAPH["llm_rerank.providers"]
 
 
 def test_exactly_one_module_imports_litellm() -> None:
-    importers = [name for name, path in modules().items()
-                 if LITELLM_IMPORT.search(path.read_text())]
+    importers = [name for name, path in MODULES.items()
+                 if LITELLM_IMPORT.search(path.read_text(encoding="utf-8"))]
     assert importers == ["llm_rerank.transports.litellm"]
+
+
+def test_strategies_never_import_a_sibling_strategy() -> None:
+    prefix = f"{PACKAGE.name}.strategies."
+    wrong = {module: sorted(target for target in GRAPH[module]
+                            if target.startswith(prefix)
+                            and target.removeprefix(prefix) not in STRATEGY_HELPERS)
+             for module in MODULES if module.startswith(prefix)}
+    assert {module: targets for module, targets in wrong.items() if targets} == {}
+
+
+def test_no_production_module_imports_the_testing_package() -> None:
+    graph = import_graph(type_checking=True)  # not even for type hints
+    offenders = {module: sorted(t for t in graph[module] if t.startswith("llm_rerank.testing"))
+                 for module in MODULES
+                 if not module.startswith("llm_rerank.testing") and module not in TESTING_TOOLS}
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
+
+
+def test_no_module_over_the_limit() -> None:
+    long = {str(path.relative_to(PACKAGE.parent)): lines for path in MODULES.values()
+            if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}, f"modules over {MAX_LINES} lines"
+
+
+def test_one_module_freezes_the_heap() -> None:
+    """``gc.freeze`` is process-wide: only LiteLLM's import does it (documented there)."""
+    callers = [name for name, path in MODULES.items()
+               if re.search(r"\bgc\.(un)?freeze\(", path.read_text(encoding="utf-8"))]
+    assert callers == ["llm_rerank.transports.litellm"]
+
+
+def _module_level_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def test_server_and_judge_count_tokens_with_one_tokenizer() -> None:
+    pytest.importorskip("starlette", reason="the server needs the 'server' extra")
+    from llm_rerank import tokens
+    from llm_rerank.server import app
+    from llm_rerank.testing import judge, server
+
+    assert app.count_word_tokens is server.count_word_tokens is tokens.count_word_tokens
+    assert judge.word_tokens is tokens.word_tokens
+    # The word tokenizer lives in tokens.py only; ``count_tokens`` (the model's tokenizer)
+    # only in the transports, whose Transport protocol method it is.
+    defined = {module: functions for module, path in MODULES.items()
+               if (functions := {name for name in _module_level_functions(path)
+                                 if name == "count_tokens" or name.endswith("word_tokens")})}
+    assert {module for module, functions in defined.items() if "count_tokens" in functions
+            and not module.startswith("llm_rerank.transports")} == set()
+    assert {module for module, functions in defined.items()
+            if functions - {"count_tokens"}} == {"llm_rerank.tokens"}
 
 
 # --- transports by name ---------------------------------------------------------------------
@@ -178,7 +281,7 @@ class EchoTransport:
 
 def test_a_third_transport_is_one_class_and_one_registration(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
+    monkeypatch.setattr(transports.TRANSPORTS, "targets", dict(transports.TRANSPORTS.targets))
     transports.register_transport("echo", EchoTransport)
     assert "echo" in transports.transport_names()
     results = ListwiseReranker("echo/any-model", transport="echo", cache=False).rank(
@@ -199,8 +302,8 @@ def test_transports_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> N
 
     point = EntryPoint(name="plugged", value="test_structure:EchoTransport",
                        group=transports.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(transports, "_REGISTRY", dict(transports._REGISTRY))  # restored after
-    monkeypatch.setattr(transports, "entry_points", lambda group: [point])
+    monkeypatch.setattr(transports.TRANSPORTS, "targets", dict(transports.TRANSPORTS.targets))
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [point])
     assert "plugged" in transports.transport_names()
     assert LLMClient("m/x", transport="plugged", cache=False).transport == "plugged"
 

@@ -3,6 +3,7 @@ worker processes, and runs that never import LiteLLM."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -329,3 +330,14 @@ def test_litellms_objects_are_frozen_once_imported() -> None:
          "import_litellm; import_litellm(); print(gc.get_freeze_count())"],
         capture_output=True, text=True, timeout=120, check=True)
     assert int(done.stdout) > 100_000
+
+
+def test_a_worker_batch_leaves_litellms_objects_frozen() -> None:
+    """Defect: the batch froze the parent's heap while forking, then ``gc.unfreeze()`` thawed
+    everything, LiteLLM's objects frozen at its import included."""
+    import_litellm()
+    frozen = gc.get_freeze_count()
+    with fake_llm(lambda messages: "likely") as fake:
+        PointwiseReranker(fake.model, cache=False).rank_batch(
+            [(f"q{i}", ["x", "y"]) for i in range(4)], workers=2)
+    assert gc.get_freeze_count() >= frozen > 100_000

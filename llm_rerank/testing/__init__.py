@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .fake import FakeAnswer, FakeLLM, fake_llm
-from .judge import Judge, JudgeKnobs, UnrecognizedPrompt
+from .judge import Judge, JudgeKnobs
+from .prompt_reading import UnrecognizedPrompt
 from .server import JudgeServer, JudgeStats
 
 __all__ = [

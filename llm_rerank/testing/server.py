@@ -46,7 +46,8 @@ from pydantic import BaseModel, Field
 from ..eval.io import RerankRequest
 from ..tags import TAG_HEADER, parse_tag
 from ..tokens import count_word_tokens
-from .judge import PROMPT_KINDS, Judge, UnrecognizedPrompt, message_text
+from .judge import Judge
+from .prompt_reading import PROMPT_KINDS, UnrecognizedPrompt, message_text
 
 MODEL_NAME = "judge"
 KIND_NAMES: tuple[str, ...] = PROMPT_KINDS

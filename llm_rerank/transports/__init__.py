@@ -21,60 +21,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import sys
-from collections.abc import Iterator, Mapping
-from importlib.metadata import entry_points
+from collections.abc import Mapping
 from typing import Any
 
-from ..errors import InvalidInput
+from ..plugins import Plugins
 from .base import Transport
 
 ENTRY_POINT_GROUP = "llm_rerank.transports"
-_REGISTRY: dict[str, type[Any] | str] = {
+TRANSPORTS: Plugins[Any] = Plugins("transport", ENTRY_POINT_GROUP, {
     "litellm": "llm_rerank.transports.litellm:LiteLLMTransport",
     "direct": "llm_rerank.transports.direct:DirectTransport",
-}
+})
 
 
 def register_transport(name: str, target: type[Any] | str) -> None:
     """Add a transport: a class (see ``Transport``) or a lazy ``"module:Class"``."""
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"a transport name must be a non-empty str, got {name!r}")
-    if not isinstance(target, (str, type)):
-        raise InvalidInput(f"register transport {name!r}: expected a class or 'module:Class'")
-    _REGISTRY[name] = target
-
-
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    TRANSPORTS.register(name, target)
 
 
 def transport_names() -> list[str]:
     """Every transport name: the built-ins, the registered ones and the plug-ins."""
-    return sorted({*_REGISTRY, *_plugins()})
+    return TRANSPORTS.names()
 
 
 def check_transport(name: object) -> str:
     """``name`` when it names a transport, else ``InvalidInput`` listing the known ones."""
-    if not isinstance(name, str) or (name not in _REGISTRY and name not in _plugins()):
-        raise InvalidInput(f"unknown transport {name!r}; known: {', '.join(transport_names())}")
-    return name
+    return TRANSPORTS.check(name)
 
 
 def transport_class(name: str) -> type[Any]:
     """The class registered as ``name`` (imported on first use)."""
-    target = _REGISTRY.get(check_transport(name)) or _plugins()[name]
-    if isinstance(target, str):
-        module_name, _, class_name = target.partition(":")
-        try:
-            target = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise InvalidInput(f"transport {name!r} ({target}) cannot be loaded: {exc}") from exc
-        if not isinstance(target, type):
-            raise InvalidInput(f"transport {name!r} points at {target!r}, which is not a class")
-        _REGISTRY[name] = target
-    return target
+    return TRANSPORTS.load(name)
 
 
 def build_transport(name: str, model: str, api_base: str | None, api_key: str | None,
@@ -84,27 +61,16 @@ def build_transport(name: str, model: str, api_base: str | None, api_key: str | 
     return transport
 
 
-def _imported() -> Iterator[type[Any]]:
-    """The transport classes this process has imported (the others hold nothing)."""
-    for target in list(_REGISTRY.values()):
-        if isinstance(target, type):
-            yield target
-        elif (module := sys.modules.get(target.partition(":")[0])) is not None:
-            found = getattr(module, target.partition(":")[2], None)
-            if isinstance(found, type):
-                yield found
-
-
 def owns_task(task: asyncio.Task[Any]) -> bool:
     """Whether a transport's library runs ``task`` and finishes it itself (a loop shutting
     down leaves it alone)."""
-    return any(hook(task) for cls in _imported()
+    return any(hook(task) for cls in TRANSPORTS.imported()
                if (hook := getattr(cls, "owns_task", None)) is not None)
 
 
 async def close_all() -> None:
     """Close what the imported transports hold on the running loop (HTTP clients)."""
-    for cls in _imported():
+    for cls in TRANSPORTS.imported():
         if (hook := getattr(cls, "close_loop", None)) is not None:
             with contextlib.suppress(Exception):
                 await hook()
@@ -120,6 +86,6 @@ def prepare_fork(name: str) -> None:
 
 def after_fork() -> None:
     """In a forked child: drop what the parent's event loop owned."""
-    for cls in _imported():
+    for cls in TRANSPORTS.imported():
         if (hook := getattr(cls, "after_fork", None)) is not None:
             hook()
