@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput
-from .reranker import Reranker
+
+if TYPE_CHECKING:  # imported on use: listing the names (CLI help) needs no pydantic
+    from .reranker import Reranker
 
 ENTRY_POINT_GROUP = "llm_rerank.strategies"
 
@@ -38,6 +40,8 @@ def register_reranker(name: str, target: str | type[Reranker]) -> None:
     Third-party packages can also declare an entry point in the ``llm_rerank.strategies``
     group (``name = "package.module:Class"``), loaded when the name is first asked for.
     """
+    from .reranker import Reranker
+
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"a strategy name must be a non-empty str, got {name!r}")
     if not isinstance(target, str) and not (
@@ -57,6 +61,8 @@ def reranker_names() -> list[str]:
 
 def reranker_class(name: str) -> type[Reranker]:
     """The class registered as ``name`` (imported on first use)."""
+    from .reranker import Reranker
+
     target = _REGISTRY.get(name) or _plugins().get(name)
     if target is None:
         raise InvalidInput(f"unknown strategy {name!r}; known: {', '.join(reranker_names())}")
