@@ -8,10 +8,12 @@ Start the server first (llama-cpp-python's, the embedded SmolLM2-135M GGUF):
         --host 127.0.0.1 --port 8765 --n_ctx 2048
 
 then run this script once per code version sharing ``--rows`` (the table shows every row
-saved there): ``PYTHONPATH=<old checkout> python benchmarks/bench_real_server.py --version
-before ...`` and ``python benchmarks/bench_real_server.py --version after ...``. An
+saved there) and ``--cache``: ``PYTHONPATH=<old checkout> python
+benchmarks/bench_real_server.py --version before ...`` and ``python
+benchmarks/bench_real_server.py --version after ...``. With a shared response cache both
+versions read the same answers (temperature 0): the "after" rows that the "before" run
+answered show only the change in reading, and their wall time is the cache's. An
 installation without the ``constrain`` option runs the unconstrained rows only.
-Each configuration is run uncached, so its wall time is the server's.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ def run(args: argparse.Namespace, transport: str, constrain: str | None) -> dict
     options: dict[str, Any] = {"constrain": constrain} if constrain else {}
     reranker = PointwiseReranker(
         args.model, api_base=args.api_base, api_key="sk-local", transport=transport,
-        cache=False, timeout=600, max_concurrency=2, max_passage_words=args.max_words,
+        cache=args.cache or False, timeout=600, max_concurrency=2, max_passage_words=args.max_words,
         on_error="keep_order", **options)
     sources: dict[str, int] = {}
-    usage: dict[str, int] = {"calls": 0, "repairs": 0, "parse_failures": 0, "prompt_tokens": 0}
+    usage: dict[str, int] = {"calls": 0, "cache_hits": 0, "repairs": 0, "parse_failures": 0,
+                             "prompt_tokens": 0}
     reranked, bm25 = [], []
     started = time.perf_counter()
     for request in requests:
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace, transport: str, constrain: str | None) -> dict
         for result in results:
             sources[result.details["source"]] = sources.get(result.details["source"], 0) + 1
         for name, value in (("calls", results.usage.llm_calls),
+                            ("cache_hits", results.usage.cache_hits),
                             ("repairs", results.usage.repairs),
                             ("parse_failures", results.usage.parse_failures),
                             ("prompt_tokens", results.usage.prompt_tokens)):
@@ -74,24 +78,28 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=10, help="BM25 top passages reranked")
     parser.add_argument("--max-words", type=int, default=60, help="passages cut to this length")
     parser.add_argument("--version", default="after", help="the label of this code version")
+    parser.add_argument("--transports", default="litellm,direct")
+    parser.add_argument("--constraints", default="none,grammar",
+                        help="'none' and/or 'grammar' (where the option exists)")
+    parser.add_argument("--cache", help="response cache folder shared by the runs")
     parser.add_argument("--rows", default="/tmp/bench_real_server_rows.json",
                         help="JSON file the rows of every version accumulate in")
     args = parser.parse_args()
-    constraints: list[str | None] = [None]
-    if "constrain" in PointwiseReranker.Options.model_fields:
-        constraints.append("grammar")
+    known = "constrain" in PointwiseReranker.Options.model_fields
+    constraints = [None if name == "none" else name for name in args.constraints.split(",")
+                   if name == "none" or known]
     path = Path(args.rows)
     rows: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
-    rows = [row for row in rows if row["version"] != args.version]
     for constrain in constraints:
-        for transport in ("litellm", "direct"):
+        for transport in args.transports.split(","):
             rows.append(run(args, transport, constrain))
             path.write_text(json.dumps(rows, indent=1))
     header = ["code", "transport", "constrain", "docs", "from logprobs", "text", "parse failed",
-              "calls", "repairs", "prompt tokens", "wall s", "nDCG@10", "BM25 nDCG@10"]
+              "calls", "cache hits", "repairs", "prompt tokens", "wall s", "nDCG@10", "BM25 nDCG@10"]
     table = markdown_table(header, [
         [r["version"], r["transport"], r["constrain"], r["documents"],
-         f"{r['logprobs_share']:.0%}", r["text"], r["parse_failed"], r["calls"], r["repairs"],
+         f"{r['logprobs_share']:.0%}", r["text"], r["parse_failed"], r["calls"],
+         r["cache_hits"], r["repairs"],
          r["prompt_tokens"], f"{r['wall_s']:.0f}", r["ndcg10"], r["bm25_ndcg10"]]
         for r in rows])
     write_fragment("real_server", "Pointwise through a real server (llama-cpp-python, SmolLM2)",
@@ -101,7 +109,8 @@ llama-cpp-python's OpenAI-compatible server with the embedded SmolLM2-135M GGUF 
 {args.max_words} words), pointwise with the default labels, uncached. "from logprobs" is
 the share of documents whose score came from the server's logprobs
 (`details["source"] == "logprobs"`); "text" fell back to the label in the answer text;
-"parse failed" had no usable label after the re-ask. nDCG@10 is over the same
+"parse failed" had no usable label after the re-ask; "calls" reached the server, "cache
+hits" were answered by the response cache shared by the runs. nDCG@10 is over the same
 {args.passages}-passage slice, against its BM25 order. Rows labelled "before" ran the code
 before the logprob reading and the grammar option (first answer token only).
 
