@@ -4,7 +4,8 @@ sibling strategy.
 The import graph is read from the source with ``ast``: every ``import`` statement counts,
 at module level or inside a function (a lazy import is still an edge), relative ones
 resolved; imports under ``if TYPE_CHECKING:`` do not count (they never run). Importing
-``a.b.c`` is an edge to ``a.b.c`` only, not to its parent packages.
+``a.b.c`` is an edge to ``a.b.c`` only, not to its parent packages. A package's ``_LAZY``
+table (public name -> relative module, imported by its ``__getattr__``) counts as imports.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def imported(module: str, path: Path) -> set[str]:
             found.add(name)
 
     for node in runtime_nodes(ast.parse(path.read_text()).body):
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "_LAZY" for target in node.targets):
+            for value in getattr(node.value, "values", []):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    add(package + value.value if value.value.startswith(".") else value.value)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == PACKAGE:
