@@ -95,7 +95,8 @@ def main() -> None:
             rows.append(run(args, transport, constrain))
             path.write_text(json.dumps(rows, indent=1))
     header = ["code", "transport", "constrain", "docs", "from logprobs", "text", "parse failed",
-              "calls", "cache hits", "repairs", "prompt tokens", "wall s", "nDCG@10", "BM25 nDCG@10"]
+              "calls", "cache hits", "repairs", "prompt tokens", "wall s", "nDCG@10",
+              "BM25 nDCG@10"]
     table = markdown_table(header, [
         [r["version"], r["transport"], r["constrain"], r["documents"],
          f"{r['logprobs_share']:.0%}", r["text"], r["parse_failed"], r["calls"],
@@ -106,7 +107,7 @@ def main() -> None:
                    f"""\
 llama-cpp-python's OpenAI-compatible server with the embedded SmolLM2-135M GGUF on
 127.0.0.1, {args.queries} DL19 queries x BM25 top {args.passages} passages (cut to
-{args.max_words} words), pointwise with the default labels, uncached. "from logprobs" is
+{args.max_words} words), pointwise with the default labels. "from logprobs" is
 the share of documents whose score came from the server's logprobs
 (`details["source"] == "logprobs"`); "text" fell back to the label in the answer text;
 "parse failed" had no usable label after the re-ask; "calls" reached the server, "cache
