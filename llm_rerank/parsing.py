@@ -328,7 +328,7 @@ def _label_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_])(?:{choice})(?![^\W_])")
 
 
-def _negated(before: str) -> bool:
+def ends_in_negation(before: str) -> bool:
     """Whether the lowercased text ``before`` a mention ends in a negation, allowing up to
     two fillers in between ("not at all likely"); punctuation such as "," or "." between
     them stops the search ("Not sure, likely")."""
@@ -369,14 +369,36 @@ def parse_label(text: str, labels: Mapping[str, float]) -> str | None:
     if mention is None:
         return None
     position = names[lowercase_words(mention.group())]
-    if _negated(answer[max(mention.start() - 80, 0): mention.start()]):
+    if ends_in_negation(answer[max(mention.start() - 80, 0): mention.start()]):
         return order[position - 1] if position > 0 else None
     return order[position]
 
 
-def _probability(logprob: float) -> float:
+def token_probability(logprob: float) -> float:
     """``exp(logprob)`` clamped to [0, 1]; NaN gives 0."""
     return 0.0 if math.isnan(logprob) else math.exp(min(logprob, 0.0))
+
+
+def label_names(labels: Mapping[str, float]) -> dict[str, str]:
+    """Each label's normalised name (``lowercase_words``), as tokens are matched to it."""
+    return {label: lowercase_words(label) for label in labels}
+
+
+def label_of_token(token: str, names: Mapping[str, str]) -> str | None:
+    """The one label a token stands for: the label it spells (spaces, punctuation and case
+    ignored), else the only label it starts ("un" -> "unlikely", " very" -> "very
+    likely"); ``None`` for formatting, ambiguous prefixes, other words and tokens over
+    100 characters.
+
+    >>> names = label_names({"unlikely": 0, "likely": 1, "very likely": 2})
+    >>> label_of_token(" Very", names), label_of_token("The", names), label_of_token("", names)
+    ('very likely', None, None)
+    """
+    if len(token) > _MAX_TOKEN_CHARS or not (piece := lowercase_words(token)):
+        return None
+    exact = [label for label, name in names.items() if name == piece]
+    matched = exact or [label for label, name in names.items() if name.startswith(piece)]
+    return matched[0] if len(matched) == 1 else None
 
 
 def label_probabilities(
@@ -394,21 +416,17 @@ def label_probabilities(
     >>> {label: round(p, 2) for label, p in found.items()}
     {'unlikely': 0.87, 'likely': 0.13, 'very likely': 0.0}
     """
-    probabilities = {token: _probability(logprob) for token, logprob in top.items()}
+    probabilities = {token: token_probability(logprob) for token, logprob in top.items()}
     total = sum(probabilities.values())
     scale = max(total, 1.0)
-    names = {label: lowercase_words(label) for label in labels}
+    names = label_names(labels)
     mass = dict.fromkeys(labels, 0.0)
     formatting = 0.0
     for token, probability in probabilities.items():
-        piece = lowercase_words(token) if len(token) <= _MAX_TOKEN_CHARS else token
-        if not piece:
+        if len(token) <= _MAX_TOKEN_CHARS and not lowercase_words(token):
             formatting += probability / scale
-            continue
-        exact = [label for label, name in names.items() if name == piece]
-        matched = exact or [label for label, name in names.items() if name.startswith(piece)]
-        if len(matched) == 1:
-            mass[matched[0]] += probability / scale
+        elif (label := label_of_token(token, names)) is not None:
+            mass[label] += probability / scale
     covered = sum(mass.values())
     if covered <= 0.0 or formatting >= 1.0:
         return None
@@ -420,14 +438,3 @@ def label_probabilities(
     if rest is not None and rest in found:
         found[rest] += 1.0 - covered
     return found
-
-
-def first_answer_token(logprobs: Sequence[Mapping[str, float]]) -> Mapping[str, float] | None:
-    """Top alternatives of the first token position whose most likely token is not just
-    spaces or punctuation (so a leading quote or markdown star is skipped); NaN ignored."""
-    for top in logprobs:
-        finite = [(logprob, token) for token, logprob in top.items() if not math.isnan(logprob)]
-        token = max(finite)[1] if finite else ""
-        if len(token) > _MAX_TOKEN_CHARS or lowercase_words(token):
-            return top
-    return None

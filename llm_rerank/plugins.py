@@ -29,12 +29,22 @@ T = TypeVar("T")
 
 class Plugins(Generic[T]):
     """Classes by name (subclasses of ``base``, or any class when ``base`` is ``None``);
-    ``what`` names them in errors (``"strategy"``)."""
+    ``what`` names them in errors (``"strategy"``). ``base`` may itself be a lazy
+    ``"module:Class"``, imported when a class is first checked (so listing names imports
+    nothing)."""
 
     def __init__(self, what: str, group: str, builtins: Mapping[str, type[T] | str],
-                 base: type[T] | None = None) -> None:
-        self.what, self.group, self.base = what, group, base
+                 base: type[T] | str | None = None) -> None:
+        self.what, self.group, self._base = what, group, base
         self.targets: dict[str, type[T] | str] = dict(builtins)
+
+    @property
+    def base(self) -> type[T] | None:
+        """The class every entry must subclass (imported on first use when lazy)."""
+        if isinstance(self._base, str):
+            module_name, _, class_name = self._base.partition(":")
+            self._base = getattr(importlib.import_module(module_name), class_name)
+        return self._base if not isinstance(self._base, str) else None
 
     def register(self, name: str, target: type[T] | str) -> None:
         """Add ``name``: a subclass of ``base``, or a lazy ``"module:Class"``."""

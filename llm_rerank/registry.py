@@ -13,10 +13,12 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .plugins import Plugins
-from .reranker import Reranker
+
+if TYPE_CHECKING:  # imported on use: listing the names (CLI help) needs no pydantic
+    from .reranker import Reranker
 
 ENTRY_POINT_GROUP = "llm_rerank.strategies"
 
@@ -27,7 +29,7 @@ STRATEGIES: Plugins[Reranker] = Plugins("strategy", ENTRY_POINT_GROUP, {
     "pointwise": "llm_rerank.strategies.pointwise:PointwiseReranker",
     "setwise": "llm_rerank.strategies.setwise:SetwiseReranker",
     "cross-encoder": "llm_rerank.cross_encoder:CrossEncoderReranker",
-}, Reranker)
+}, "llm_rerank.reranker:Reranker")
 
 
 def register_reranker(name: str, target: str | type[Reranker]) -> None:

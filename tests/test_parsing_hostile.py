@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from llm_rerank import ListwiseReranker, PairwiseReranker, PointwiseReranker, SetwiseReranker
 from llm_rerank.parsing import (
     MAX_ANSWER_CHARS,
-    first_answer_token,
     label_probabilities,
     parse_label,
     parse_passage_choice,
     parse_permutation,
     strip_reasoning,
 )
+from llm_rerank.parsing_logprobs import answer_label_position
 from llm_rerank.strategies import pointwise
 from llm_rerank.strategies.consistency import aggregate
 from llm_rerank.testing import FakeAnswer, fake_llm
@@ -83,7 +83,8 @@ def test_pointwise_nan_and_infinite_logprobs_give_finite_probabilities(bad: floa
     assert found is not None
     assert all(math.isfinite(p) and p >= 0 for p in found.values())
     assert sum(found.values()) == pytest.approx(1.0)
-    assert first_answer_token([{"**": math.nan}, {"likely": bad, "un": -1.0}]) is not None
+    assert answer_label_position([{"**": math.nan}, {"likely": bad, "un": -1.0}],
+                                 SCALE) is not None
 
 
 async def test_pointwise_reranker_with_hostile_logprobs_scores_finite() -> None:
@@ -262,7 +263,7 @@ def test_fuzz_label_probabilities_are_finite_and_sum_to_at_most_one(
     drawn: tuple[list[dict[str, float]], dict[str, float], str | None],
 ) -> None:
     positions, labels, rest = drawn
-    top = first_answer_token(positions)
+    top = answer_label_position(positions, labels)
     assert top is None or any(top is position for position in positions)
     for table in positions:
         found = label_probabilities(table, labels, rest)

@@ -7,9 +7,9 @@ import pytest
 from graded_docs import docs, prompt
 
 from llm_rerank import InvalidInput, PointwiseReranker, get_reranker
+from llm_rerank.parsing_logprobs import answer_label_position
 from llm_rerank.strategies.pointwise import (
     DEFAULT_LABELS,
-    first_answer_token,
     label_probabilities,
     label_values,
     parse_label,
@@ -183,10 +183,10 @@ def test_ambiguous_and_exact_tokens() -> None:
     assert label_probabilities({"very": 0.0}, shared) is None
 
 
-def test_first_answer_token_skips_quotes_and_spaces() -> None:
+def test_answer_label_position_skips_quotes_and_spaces() -> None:
     positions = [{'"': -0.01, "likely": -5.0}, {" ": -0.1}, {"likely": -0.2, "un": -1.0}]
-    assert first_answer_token(positions) == positions[2]
-    assert first_answer_token([{"**": 0.0}]) is None
+    assert answer_label_position(positions, DEFAULT) is positions[2]
+    assert answer_label_position([{"**": 0.0}], DEFAULT) is None
 
 
 @pytest.mark.parametrize(

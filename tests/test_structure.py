@@ -80,7 +80,15 @@ def _imported(module: str, path: Path, type_checking: bool) -> set[str]:
         if name and name != module:
             found.add(name)
 
-    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8")), type_checking):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for assign in tree.body:  # a package's _LAZY table (name -> module its __getattr__
+        if isinstance(assign, ast.Assign) and any(  # imports) counts as imports
+                isinstance(t, ast.Name) and t.id == "_LAZY" for t in assign.targets):
+            for value in getattr(assign.value, "values", []):
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    relative = value.value.startswith(".")
+                    add(f"{package}{value.value}" if relative else value.value)
+    for node in _import_nodes(tree, type_checking):
         if isinstance(node, ast.Import):
             sources = [alias.name for alias in node.names]
         else:

@@ -4,10 +4,13 @@
 (3, 10)
 >>> logprob_params("auto", 5)
 {'logprobs': True, 'top_logprobs': 5, 'drop_params': True}
+>>> merged_extra_body({"extra_body": {"top_k": 1}}, grammar="root ::= 'yes'")
+{'top_k': 1, 'grammar': "root ::= 'yes'"}
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ..reranker import RankingContext
@@ -34,3 +37,9 @@ def logprob_params(use_logprobs: bool | Literal["auto"], top_logprobs: int) -> d
     if use_logprobs == "auto":
         params["drop_params"] = True
     return params
+
+
+def merged_extra_body(completion_kwargs: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """``completion_kwargs``' own ``extra_body`` (request fields a server adds to OpenAI's)
+    with ``fields`` added, so a strategy's fields do not replace the caller's."""
+    return {**(completion_kwargs.get("extra_body") or {}), **fields}

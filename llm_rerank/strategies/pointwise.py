@@ -3,11 +3,14 @@
 Cost: N calls for N documents, each showing one passage (no call for a single document).
 
 Score: the expected label value, sum over labels of p(label) * value(label), when the
-provider returns logprobs; p comes from the first answer token's top alternatives (a token
-matches a label when, stripped of spaces and punctuation and lowercased, it is the label
-or the start of exactly one label: "un" -> "unlikely", " very" -> "very likely"), and the
-mass on tokens that match no label ("not", "The") goes to the label read from the answer
-text, else to the lowest label (formula in ``llm_rerank.parsing``). Otherwise the value of
+provider returns logprobs; p comes from the top alternatives of the token position where
+the label is chosen, which is not always the first ("The passage is likely": the fourth;
+rules in ``llm_rerank.parsing_logprobs``). A token matches a label when, stripped of
+spaces and punctuation and lowercased, it is the label or the start of exactly one label
+("un" -> "unlikely", " very" -> "very likely"), and the mass on tokens that match no label
+("not", "The") goes to the label read from the answer text, else to the lowest label
+(formula in ``llm_rerank.parsing``). With ``constrain="grammar"`` the answer can only be a
+label and p is each label's share of the first position's mass on labels. Otherwise the value of
 the label read from the answer text ("not likely" reads as "unlikely"). An answer without
 a usable label, or a failed call absorbed by ``on_error="keep_order"``, scores the lowest
 value. Ties keep input order. The ``relevance_score`` is the expected value rescaled to
@@ -41,12 +44,18 @@ from ..errors import InvalidInput
 from ..llm import Completion
 from ..llm_reranker import LLMReranker
 from ..options import LLMOptions
-from ..parsing import first_answer_token, label_probabilities, lowercase_words, parse_label
+from ..parsing import label_probabilities, lowercase_words, parse_label
+from ..parsing_logprobs import (
+    answer_label_position,
+    constrained_label_probabilities,
+    label_grammar,
+)
 from ..reranker import RankingContext, Scored
-from .common import logprob_params
+from .common import logprob_params, merged_extra_body
 
 DEFAULT_LABELS = ("unlikely", "likely", "very likely")
 DEFAULT_MAX_TOKENS = 8
+CONSTRAINED_TOP_LOGPROBS = 20  # the raw alternatives must include every label's first token
 Labels = Sequence[str] | Mapping[str, float]
 
 
@@ -91,6 +100,9 @@ class PointwiseOptions(LLMOptions):
     use_logprobs: bool | Literal["auto"] = Field(
         "auto", description="'auto' asks for logprobs where the provider has them")
     top_logprobs: int = Field(5, ge=1, le=20, description="alternatives per token to request")
+    constrain: Literal["grammar"] | None = Field(
+        None, description="'grammar' sends a GBNF grammar allowing only the labels (llama.cpp "
+        "servers); None sends nothing server-specific")
 
     @field_validator("labels", mode="plain")
     @classmethod
@@ -106,6 +118,12 @@ class PointwiseReranker(LLMReranker):
     the provider lacks them; ``True`` asks without that safety net; ``False`` never asks.
     ``top_logprobs``: alternatives per token to request (1..20). Answers are capped at
     8 tokens unless ``completion_kwargs`` sets ``max_tokens`` (raise it for reasoning models).
+    ``constrain="grammar"``: each request carries ``extra_body={"grammar": ...}``, a GBNF
+    grammar whose only sentences are the labels, which llama.cpp's server and
+    llama-cpp-python's server apply (other servers: pass their own field in
+    ``completion_kwargs["extra_body"]``); 20 alternatives are then asked for, since the
+    server reports them before the grammar. Hosted APIs refuse or ignore the field: the
+    default (``None``) sends nothing server-specific.
 
     >>> rr = PointwiseReranker("openai/gpt-4o-mini", labels=["no", "yes"], cache=False)
     >>> rr.labels
@@ -129,14 +147,32 @@ class PointwiseReranker(LLMReranker):
         return (score - low) / (high - low)
 
     def extra_params(self) -> dict[str, Any]:
-        """Extra LiteLLM parameters of each call: the logprob request."""
-        return logprob_params(self.options.use_logprobs, self.options.top_logprobs)
+        """Extra LiteLLM parameters of each call: the logprob request, and the grammar
+        (merged into ``completion_kwargs``' own ``extra_body``) under ``constrain``."""
+        options = self.options
+        if options.constrain is None:
+            return logprob_params(options.use_logprobs, options.top_logprobs)
+        params = logprob_params(options.use_logprobs,
+                                max(options.top_logprobs, CONSTRAINED_TOP_LOGPROBS))
+        params["extra_body"] = merged_extra_body(options.completion_kwargs,
+                                                 grammar=label_grammar(self.labels))
+        return params
 
     async def _order(self, ctx: RankingContext) -> list[Scored]:
         if len(ctx.documents) == 1:
             return [Scored(0)]
         scored = await gather_in_order(self._judge(ctx, i) for i in range(len(ctx.documents)))
         return sorted(scored, key=lambda s: -(s.score or 0.0))  # every score is set; stable
+
+    def _label_probabilities(self, logprobs: list[dict[str, float]],
+                             label: str | None) -> dict[str, float] | None:
+        """The labels' probabilities from an answer's logprobs (``label``: the one its text
+        names), ``None`` when no token position weighs a label."""
+        if self.options.constrain is not None:
+            return constrained_label_probabilities(logprobs[0], self.labels)
+        top = answer_label_position(logprobs, self.labels)
+        rest = label or next(iter(self.labels))  # takes the mass on non-label tokens
+        return label_probabilities(top, self.labels, rest) if top else None
 
     async def _judge(self, ctx: RankingContext, index: int) -> Scored:
         answered = False
@@ -148,11 +184,9 @@ class PointwiseReranker(LLMReranker):
             nonlocal answered
             answered = True
             label = parse_label(completion.text, self.labels)
-            top = None
+            probabilities = None
             if self.options.use_logprobs is not False and completion.logprobs:
-                top = first_answer_token(completion.logprobs)
-            rest = label or next(iter(self.labels))  # takes the mass on non-label tokens
-            probabilities = label_probabilities(top, self.labels, rest) if top else None
+                probabilities = self._label_probabilities(completion.logprobs, label)
             return Judgement(label, probabilities) if label or probabilities else None
 
         judgement = await self.ask(ctx, variables, parse, answer_tokens=DEFAULT_MAX_TOKENS,
