@@ -46,7 +46,8 @@ NOT_RUN = {
 }
 REMOTE = "a hosted model (API key) and placeholder inputs (candidates, docs, query)"
 # Python blocks by their first line: those that run, and those only compiled, with why.
-RUN_PYTHON = {"from llm_rerank.eval import evaluate, read_qrels, read_run"}
+RUN_PYTHON = {"from llm_rerank.eval import evaluate, read_qrels, read_run   # run.trec: from the "
+              "commands above"}
 COMPILE_ONLY = {
     "from llm_rerank import ListwiseReranker": REMOTE,
     "from llm_rerank import Document, get_reranker": REMOTE,
