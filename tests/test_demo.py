@@ -95,5 +95,5 @@ def test_demo_on_the_real_local_model(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert f"[{REQUESTS[0].query_id}]" in out and "nDCG@10" in out
     # one call, plus one re-ask when the tiny model's permutation leaves passages out
-    assert re.search(r"Usage: [12] LLM calls, 0 cache hits", out)
+    assert re.search(r"Usage: (1 LLM call|2 LLM calls), 0 cache hits", out)
     assert "0 parse failures" in out  # the permutation grammar keeps the tiny model on format
