@@ -6,7 +6,7 @@ Runs offline as it is (the simulated judge); pass ``--model`` for a real LLM.
 
 Usage: python examples/bm25_then_rerank.py [--query "why does bread dough rise"]
        [--candidates 8] [--top-n 3] [--strategy listwise] [--model openai/gpt-4o-mini]
-Needs: pip install "llm-rerank[examples]"
+Needs, from the clone: pip install -e ".[examples]"
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def main() -> None:
             if query_id in QRELS:
                 before = ndcg([d.id or "" for d in candidates], QRELS[query_id], args.top_n)
                 after = ndcg([r.document.id or "" for r in results], QRELS[query_id], args.top_n)
+                calls = results.usage.llm_calls
                 print(f"  nDCG@{args.top_n}: bm25 {before:.3f} -> reranked {after:.3f}"
-                      f"  ({results.usage.llm_calls} LLM calls)")
+                      f"  ({calls} LLM call{'' if calls == 1 else 's'})")
 
 
 if __name__ == "__main__":

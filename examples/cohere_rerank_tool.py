@@ -7,11 +7,12 @@
 corpus, then answers from the best passage), so the example needs no planning LLM.
 
 With ``--url`` it uses a running server; without, it starts one on 127.0.0.1 (listwise
-over the simulated judge, offline) and stops it at the end.
+over the simulated judge, offline) and stops it at the end; that server's log goes to a
+temporary file, shown only if it fails to start, so it does not mix with the tool's output.
 
 Usage: python examples/cohere_rerank_tool.py [--url http://127.0.0.1:8080] [--token TOKEN]
        [--model listwise] [--query "..."] [--top-n 3]
-Needs: pip install "llm-rerank[examples,server]"
+Needs, from the clone: pip install -e ".[examples,server]"
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -93,14 +95,20 @@ def local_server() -> Iterator[str]:
                    "sys.exit(main())", "serve", "-s", "listwise", "-m", "openai/judge",
                    "--api-base", judge.url, "--api-key", "unused", "--no-cache",
                    "--port", str(port), "--no-access-log"]
-        server = subprocess.Popen(command)
         url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(url, server)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(30)
+        with tempfile.TemporaryFile() as log:
+            server = subprocess.Popen(command, stderr=log)
+            try:
+                try:
+                    wait_until_healthy(url, server)
+                except SystemExit:
+                    log.seek(0)
+                    sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+                    raise
+                yield url
+            finally:
+                server.terminate()
+                server.wait(30)
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:

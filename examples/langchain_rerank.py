@@ -9,7 +9,7 @@ keeps the best ``--top-n``, each with ``relevance_score``, ``rerank_position`` a
 
 Usage: python examples/langchain_rerank.py [--query "..."] [--candidates 8] [--top-n 3]
        [--strategy setwise] [--model openai/gpt-4o-mini]
-Needs: pip install "llm-rerank[examples]"
+Needs, from the clone: pip install -e ".[examples]"
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ sources it gets. Runs offline as it is (the simulated judge); pass ``--model`` f
 
 Usage: python examples/llamaindex_rerank.py [--query "..."] [--top-n 3] [--cutoff 0.5]
        [--metadata-mode none|embed|llm|all] [--strategy listwise] [--model openai/gpt-4o-mini]
-Needs: pip install "llm-rerank[examples]"
+Needs, from the clone: pip install -e ".[examples]"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rerank the same candidates with a cross-encoder and an LLM, then write an HTML comparison.
 
-Needs the cross-encoder extra (``pip install 'llm-rerank[cross-encoder]'``). Offline, point
+Needs the cross-encoder extra (``pip install -e '.[cross-encoder]'`` in the clone). Offline, point
 the LLM side at the simulated judge, started in another terminal:
 
     llm-rerank judge-server --data $LLM_RERANK_DATA/trec-dl19/bm25_dl19_top100.jsonl \\

@@ -1,6 +1,6 @@
 """A local cross-encoder baseline behind the same interface as the LLM rerankers.
 
-Needs the ``cross-encoder`` extra (``pip install 'llm-rerank[cross-encoder]'``): it runs a
+Needs the ``cross-encoder`` extra (``pip install -e '.[cross-encoder]'`` in the clone): it runs a
 sentence-transformers ``CrossEncoder`` (e.g. ``cross-encoder/ms-marco-MiniLM-L-6-v2``) on
 each (query, document) pair. Score: the model's raw logit (``activation="none"``, default)
 or its sigmoid (``activation="sigmoid"``, in [0, 1]); higher is better, ties keep input order.
@@ -28,7 +28,7 @@ from .errors import InvalidInput, RerankError
 from .reranker import RankingContext, Reranker, Scored
 
 Activation = Literal["none", "sigmoid"]
-INSTALL_HINT = "pip install 'llm-rerank[cross-encoder]'"
+INSTALL_HINT = "pip install -e '.[cross-encoder]' (from the llm_rerank clone)"
 
 
 def _looks_like_path(model: str) -> bool:

@@ -26,8 +26,8 @@ class MissingExtra(RerankError, ImportError):
     The command line reports it on one line, with the usage exit status."""
 
     def __init__(self, module: str, extra: str) -> None:
-        super().__init__(f"{module} is not installed; install it with: "
-                         f"pip install 'llm-rerank[{extra}]'")
+        super().__init__(f"{module} is not installed; install it from the llm_rerank clone: "
+                         f"pip install -e '.[{extra}]'")
         self.extra = extra
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -43,7 +43,7 @@ def require(module: str, extra: str) -> None:
     Traceback (most recent call last):
         ...
     llm_rerank.errors.MissingExtra: surely_not_installed_pkg is not installed; \
-install it with: pip install 'llm-rerank[server]'
+install it from the llm_rerank clone: pip install -e '.[server]'
     """
     import importlib.util
 

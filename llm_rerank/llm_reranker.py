@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from .budget import Budget
-from .criteria import Criteria, CriteriaSpec, Criterion
+from .criteria import MAX_AUTO_PARTS, Criteria, CriteriaSpec, Criterion
 from .errors import BudgetExceeded, InvalidInput, LLMCallError
 from .llm import BudgetStop, DeadlineStop, LLMClient
 from .models import RankedResults
@@ -80,12 +80,24 @@ class LLMReranker(Reranker):
     async def resolve(self, ctx: RankingContext) -> None:
         """Decompose the query when its criteria are ``"auto"``: one call with
         ``criteria/decompose`` (cached, budgeted and counted like any call); an unusable
-        answer, or none, leaves the whole query as the one criterion."""
+        answer, or none, leaves the whole query as the one criterion, and ``ctx.notes`` says
+        so and why."""
         if ctx.criteria == "auto":
+            errors_before = len(ctx.errors)
             parts = await self.ask(ctx, lambda _: {}, lambda c: parse_decomposition(c.text),
                                    answer_tokens=DECOMPOSE_ANSWER_TOKENS,
                                    template=_decompose_template())
             ctx.criteria = tuple(Criterion(text=part) for part in parts or [ctx.query])
+            if not parts:
+                ctx.notes.append(f"{KEPT_WHOLE}: {self._why_not_split(ctx, errors_before)}")
+
+    def _why_not_split(self, ctx: RankingContext, errors_before: int) -> str:
+        if ctx.stopped is not None:
+            return f"the {ctx.stopped} ran out"
+        if len(ctx.errors) > errors_before:
+            return f"the decomposition call failed ({ctx.errors[-1]})"
+        return (f"the model's answer could not be read as 2-{MAX_AUTO_PARTS} parts "
+                f"(asked {self.options.parse_retries + 1} times)")
 
     def criteria(self, ctx: RankingContext) -> Criteria:
         """The query's resolved criteria (none before ``resolve`` or when not given)."""
@@ -225,6 +237,7 @@ class LLMReranker(Reranker):
         return partial
 
 
+KEPT_WHOLE = 'criteria="auto": the query was kept whole as its one criterion'
 MIN_PASSAGE_WORDS = 16
 DECOMPOSE_ANSWER_TOKENS = 200
 MAX_ECHOED_ANSWER = 2000  # characters of an unusable answer quoted back in a re-ask

@@ -56,7 +56,7 @@ def verdict_grammar(count: int, labels: tuple[str, ...] = ("no", "partly", "yes"
 
 DEFAULT_MAX_TOKENS = 256  # a small model can ramble; an unbounded answer would take minutes
 INSTALL_HINT = (
-    "install the local extra: pip install 'llm-rerank[local]' "
+    "install the local extra from the llm_rerank clone: pip install -e '.[local]' "
     "(on CPUs where the default llama-cpp-python build dies with 'Illegal instruction', "
     "build it with CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install --no-binary llama-cpp-python "
     "llama-cpp-python)"

@@ -162,7 +162,9 @@ class RankedResults(BaseModel):
     ``stopped`` says why the ranking stopped calling the LLM early (``"budget"`` or
     ``"deadline"``; the documents it did not reach keep their current order), and
     ``budget_note`` which limit ran out;
-    ``prompts_shrunk`` counts prompts whose passages were cut further to fit the context.
+    ``prompts_shrunk`` counts prompts whose passages were cut further to fit the context;
+    ``notes`` says what the ranking did differently from what was asked (e.g. a
+    ``criteria="auto"`` query kept whole, and why).
     """
 
     query: str
@@ -174,6 +176,7 @@ class RankedResults(BaseModel):
     stopped: StopReason | None = None
     budget_note: str | None = None
     prompts_shrunk: int = 0
+    notes: list[str] = Field(default_factory=list)
 
     def __iter__(self) -> Iterator[RankedResult]:  # type: ignore[override]
         return iter(self.results)

@@ -46,7 +46,8 @@ class RankingContext:
     ``top_n`` is what the caller will keep (strategies that can stop early use it as their
     ``k`` unless ``k`` is given); ``instructions`` are this query's judging instructions;
     ``criteria`` its parts (``"auto"`` until ``resolve`` decomposes the query);
-    ``budget`` and ``deadline`` (event-loop time) limit its LLM calls.
+    ``budget`` and ``deadline`` (event-loop time) limit its LLM calls; ``notes`` say what
+    the ranking did differently from what was asked.
     """
 
     query: str
@@ -61,6 +62,7 @@ class RankingContext:
     budget: Budget | None = None
     deadline: float | None = None
     budget_note: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def child(self, **changes: Any) -> RankingContext:
         """A context for a ranking nested in this query's (``changes`` replace fields, e.g.
@@ -232,7 +234,7 @@ class Reranker(ABC):
         return RankedResults(query=ctx.query, results=results, strategy=self.name,
                              model=self.model, usage=ctx.usage, errors=ctx.errors,
                              stopped=ctx.stopped, budget_note=ctx.budget_note,
-                             prompts_shrunk=ctx.prompts_shrunk)
+                             prompts_shrunk=ctx.prompts_shrunk, notes=ctx.notes)
 
     def rank(
         self, query: str, documents: Sequence[DocumentInput], top_n: int | None = None,

@@ -227,7 +227,7 @@ def test_keep_order_failures_are_counted_reported_and_strict(
         err = capsys.readouterr().err
         assert "2 failed calls, 0 parse failures, 0 prompts shrunk" in err
         if fmt == "trec":
-            assert "warning: query q1: 1 failed calls (order kept)" in err
+            assert "warning: query q1: 1 failed call (order kept)" in err
             assert "query q2" in err and "backend down" in err
             assert len(out.read_text().splitlines()) == 5
         else:

@@ -103,7 +103,7 @@ def test_compare_runs_per_query_and_means() -> None:
     text = summary_text(report)
     assert text.startswith("A = bm25, B = llm\n2 queries: Kendall tau 0.667")
     assert "B: 3 LLM calls" in text and "ndcg@10: A " in text
-    assert "1 queries only in A, 1 only in B" in text
+    assert "1 query only in A, 1 only in B" in text
 
 
 def test_compare_runs_without_qrels_has_no_metrics() -> None:

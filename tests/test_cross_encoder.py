@@ -116,7 +116,8 @@ def test_registry_and_bad_options(model_dir: Path) -> None:
 
 def test_missing_extra_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(InvalidInput, match=r"pip install 'llm-rerank\[cross-encoder\]'"):
+    with pytest.raises(InvalidInput,
+                       match=r"pip install -e '\.\[cross-encoder\]' \(from the llm_rerank clone"):
         CrossEncoderReranker("cross-encoder/ms-marco-MiniLM-L-6-v2")
 
 

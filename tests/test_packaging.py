@@ -16,7 +16,8 @@ def test_wheel_ships_the_prompt_templates(tmp_path: Path) -> None:
     pytest.importorskip("build", reason="the 'build' package (dev extra) builds the wheel")
     source = tmp_path / "src"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "venv", "*.egg-info", "__pycache__", ".*_cache", "dist", "runs"))
+        ".git", ".venv", ".venv-*", "venv", "*.egg-info", "__pycache__", ".*_cache", "dist",
+        "runs"))
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("*.whl"))

@@ -28,7 +28,7 @@ def api_base() -> Iterator[str]:
     missing = missing_server_parts()
     if missing:
         pytest.skip(f"llama-cpp-python's server needs {', '.join(missing)} "
-                    "(pip install 'llm-rerank[local]')")
+                    "(pip install -e '.[local]' in the clone)")
     with llama_server() as base:
         yield base
 

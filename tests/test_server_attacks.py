@@ -98,8 +98,8 @@ def test_serve_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn fails as if missing
     assert main(["serve", "-m", "openai/x"]) == 2
     err = capsys.readouterr().err
-    assert err == ("llm-rerank: error: uvicorn is not installed; install it with: "
-                   "pip install 'llm-rerank[server]'\n")
+    assert err == ("llm-rerank: error: uvicorn is not installed; install it from the "
+                   "llm_rerank clone: pip install -e '.[server]'\n")
 
 
 # ---- provider bodies stay with the server (item 13c) ---------------------------------------

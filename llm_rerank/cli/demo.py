@@ -3,10 +3,12 @@
 Reranks 3 multi-part queries (10 first-stage candidates each) with the embedded local
 model (``local/smollm2-135m``, tiny: expect poor quality) or any LiteLLM model, then shows
 each query's first-stage and reranked order, nDCG@10 before and after, and the usage.
-The default strategy is pointwise: the 135M model cannot rank a list (it echoes the input
-order), but its label probabilities still carry some signal. With ``-s criteria`` the demo
-ranks one query of the multi-part sample against its parts and shows each passage's
-verdict per part.
+The default strategy is pairwise, the one that ranked the sample best with the embedded
+model (measured for every strategy; see the README's "The embedded model"): the 135M model
+can often tell which of two passages answers better, but it cannot order a list (listwise
+returns the input order) and its relevance labels are noisy (pointwise). With ``-s criteria``
+the demo ranks one query of the multi-part sample against its parts and shows each
+passage's verdict per part.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+from ..wording import counted
 from .options import add_strategy_option, llm_options
 
 if TYPE_CHECKING:
+    from ..models import Usage
     from ..prompts import PromptTemplate
 
 DEFAULT_MODEL = "local/smollm2-135m"
+DEFAULT_STRATEGY = "pairwise"  # the best on the sample with DEFAULT_MODEL (README table)
 TEXT_WIDTH = 34
 NDCG_DEPTH = 10
 LOCAL_TOKENS_PER_ID = 6
@@ -29,7 +34,13 @@ REAL_MODEL_HINT = """\
 Point the demo at a real model (any LiteLLM model string):
   llm-rerank demo -m openai/gpt-4o-mini            # needs OPENAI_API_KEY
   llm-rerank demo -m ollama/llama3.1 --api-base http://localhost:11434
-Your own data: llm-rerank rerank -m MODEL -i queries.jsonl -o run.trec --format trec"""
+Your own data, JSONL like llm_rerank/data/sample.jsonl:
+  llm-rerank rerank -m MODEL -i llm_rerank/data/sample.jsonl -o run.trec --format trec"""
+TINY_MODEL_NOTE = """\
+(a 135M-parameter model on the CPU, there to show the pipeline offline: it can often tell
+which of two passages answers better, so pairwise comparisons rank this sample best with
+it, one comparison at a time, in both orders; it cannot order a whole list, its labels are
+noisy, and it is no judge for real data)"""
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +48,7 @@ def register(subparsers: Any) -> None:
                                    description=__doc__)
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
                         help=f"a LiteLLM model string (default: {DEFAULT_MODEL}, embedded)")
-    add_strategy_option(parser, "pointwise", "; criteria ranks one multi-part sample query "
+    add_strategy_option(parser, DEFAULT_STRATEGY, "; criteria ranks one multi-part sample query "
                         "by per-part verdicts")
     parser.add_argument("--api-base", help="endpoint URL, e.g. http://localhost:11434")
     parser.add_argument("--api-key", help="API key (default: the provider's environment variable)")
@@ -54,6 +65,19 @@ def shorten(text: str, width: int = TEXT_WIDTH) -> str:
     """
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 2].rstrip() + "…"
+
+
+def usage_line(usage: Usage) -> str:
+    """Calls, cache hits, tokens and parse failures, counted in words.
+
+    >>> from llm_rerank.models import Usage
+    >>> usage_line(Usage(llm_calls=1, prompt_tokens=90, completion_tokens=1))
+    '1 LLM call, 0 cache hits, 90 prompt + 1 completion token, 0 parse failures'
+    """
+    return (f"{counted(usage.llm_calls, 'LLM call')}, {counted(usage.cache_hits, 'cache hit')}, "
+            f"{usage.prompt_tokens} prompt + "
+            f"{counted(usage.completion_tokens, 'completion token')}, "
+            f"{counted(usage.parse_failures, 'parse failure')}")
 
 
 def strategy_template(name: str) -> PromptTemplate | None:
@@ -123,11 +147,11 @@ def run(args: argparse.Namespace) -> int:
         reranker = get_reranker(args.strategy, **reranker_options(args, window))
     except TypeError as exc:
         raise InvalidInput(f"strategy {args.strategy!r}: {exc}") from exc
-    print(f"Reranking {len(requests)} sample queries x {window} candidates: "
+    print(f"Reranking {counted(len(requests), 'sample query', 'sample queries')} x {window} "
+          "candidates: "
           f"{args.strategy} on {args.model}", flush=True)
     if args.model == DEFAULT_MODEL:
-        print("(a 135M-parameter model running on the CPU: it shows the pipeline, "
-              "not good rankings)", flush=True)
+        print(TINY_MODEL_NOTE, flush=True)
     started = time.perf_counter()
     rankings = run_sync(reranker.arank_batch([(r.query, r.documents) for r in requests]))
     elapsed = time.perf_counter() - started
@@ -160,11 +184,9 @@ def run(args: argparse.Namespace) -> int:
 
     mean_before = sum(before_scores) / len(before_scores)
     mean_after = sum(after_scores) / len(after_scores)
-    print(f"\nMean nDCG@{NDCG_DEPTH} over {len(requests)} queries: first stage "
+    print(f"\nMean nDCG@{NDCG_DEPTH} over {counted(len(requests), 'query')}: first stage "
           f"{mean_before:.3f}, reranked {mean_after:.3f} ({mean_after - mean_before:+.3f})")
-    print(f"Usage: {total.llm_calls} LLM calls, {total.cache_hits} cache hits, "
-          f"{total.prompt_tokens} prompt + {total.completion_tokens} completion tokens, "
-          f"{total.parse_failures} parse failures, ${total.cost_usd:.4f}, {elapsed:.1f} s")
+    print(f"Usage: {usage_line(total)}, ${total.cost_usd:.4f}, {elapsed:.1f} s")
     print(f"Sample data: {SAMPLE_CANDIDATES} (qrels: {SAMPLE_QRELS.name})")
     print("\n" + REAL_MODEL_HINT)
     return 0
@@ -212,7 +234,5 @@ def run_criteria(args: argparse.Namespace) -> int:
               f"{shorten(result.document.text, 60)}")
     usage = results.usage
     print(f"\n(true: the sample's grade per part, 2 full, 1 partial, 0 none)\n"
-          f"Usage: {usage.llm_calls} LLM calls, {usage.cache_hits} cache hits, "
-          f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
-          f"{usage.parse_failures} parse failures, {elapsed:.1f} s")
+          f"Usage: {usage_line(usage)}, {elapsed:.1f} s")
     return 0

@@ -53,10 +53,15 @@ def format_table(report: Any, per_query: bool) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ..errors import InvalidInput
     from ..eval.io import read_aspect_qrels
-    from ..eval.metrics import evaluate
+    from ..eval.metrics import ASPECT_KINDS, evaluate, parse_metrics
     from ..eval.trec import read_qrels, read_run
 
+    needing = [m.name for m in parse_metrics(args.metrics) if m.kind in ASPECT_KINDS]
+    if needing and not args.aspects:
+        raise InvalidInput(f"{', '.join(needing)} need per-part judgments: give --aspects FILE "
+                           "(lines 'qid criterion docid grade')")
     aspects = read_aspect_qrels(args.aspects) if args.aspects else None
     report = evaluate(read_run(args.run), read_qrels(args.qrels), args.metrics,
                       relevance_level=args.relevance_level, aspects=aspects)

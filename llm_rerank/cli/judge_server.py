@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from ..errors import InvalidInput
+from ..wording import counted
 
 
 def register(subparsers: Any) -> None:
@@ -61,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         reason = exc.strerror or str(exc)
         raise InvalidInput(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
                            "--port (--port 0 picks a free one) or --host") from None
-    parts = f", {sum(map(len, aspects.values()))} query parts" if aspects else ""
-    print(f"judge server: {len(requests)} queries{parts}, "
-          f"{sum(map(len, qrels.values()))} judgments; "
+    parts = f", {counted(sum(map(len, aspects.values())), 'query part')}" if aspects else ""
+    print(f"judge server: {counted(len(requests), 'query')}{parts}, "
+          f"{counted(sum(map(len, qrels.values())), 'judgment')}; "
           f"api_base {server.url} (model openai/{server.model_name}); Ctrl-C stops",
           file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -1,4 +1,5 @@
-"""What a reranking run went through: usage, failed LLM calls, parse failures, shrunk prompts.
+"""What a reranking run went through: usage, failed LLM calls, parse failures, shrunk prompts,
+and the queries with notes (e.g. a ``--criteria auto`` query kept whole).
 
 Under ``on_error="keep_order"`` a failed call does not stop the run: the documents it
 concerned keep their order and ``RankedResults.errors`` records it. The summary line and
@@ -10,13 +11,18 @@ concerned keep their order and ``RankedResults.errors`` records it. The summary 
 >>> outcome.failed
 True
 >>> outcome.summary("reranked").split(", ")[3:6]
-['1 failed calls', '0 parse failures', '0 prompts shrunk']
+['1 failed call', '0 parse failures', '0 prompts shrunk']
+>>> outcome.add(RankedResults(query="q", results=[], strategy="criteria", notes=["kept whole"]))
+>>> outcome.summary("reranked").split("; ")[1]
+'1 query with a note, first: kept whole'
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ..wording import counted
 
 if TYPE_CHECKING:
     from ..models import RankedResults, Usage
@@ -40,6 +46,8 @@ class Outcome:
     failed_calls: int = 0
     prompts_shrunk: int = 0
     stopped: int = 0
+    notes: list[str] = field(default_factory=list)
+    noted_queries: int = 0
 
     def add(self, results: RankedResults) -> None:
         self.queries += 1
@@ -47,6 +55,8 @@ class Outcome:
         self.failed_calls += len(results.errors)
         self.prompts_shrunk += results.prompts_shrunk
         self.stopped += results.stopped is not None
+        self.noted_queries += bool(results.notes)
+        self.notes.extend(results.notes)
 
     @property
     def failed(self) -> bool:
@@ -55,11 +65,18 @@ class Outcome:
 
     def summary(self, label: str) -> str:
         usage = self.usage
-        return (f"{label} {self.queries} queries: {usage.llm_calls} LLM calls, "
-                f"{usage.cache_hits} cache hits, {usage.prompt_tokens} prompt tokens, "
-                f"{self.failed_calls} failed calls, {usage.parse_failures} parse failures, "
-                f"{self.prompts_shrunk} prompts shrunk, {self.stopped} stopped early "
-                f"(budget or deadline), ${usage.cost_usd:.4f}")
+        line = (f"{label} {counted(self.queries, 'query')}: "
+                f"{counted(usage.llm_calls, 'LLM call')}, "
+                f"{counted(usage.cache_hits, 'cache hit')}, "
+                f"{counted(usage.prompt_tokens, 'prompt token')}, "
+                f"{counted(self.failed_calls, 'failed call')}, "
+                f"{counted(usage.parse_failures, 'parse failure')}, "
+                f"{counted(self.prompts_shrunk, 'prompt shrunk', 'prompts shrunk')}, "
+                f"{self.stopped} stopped early (budget or deadline), ${usage.cost_usd:.4f}")
+        if self.notes:
+            noted = counted(self.noted_queries, "query with a note", "queries with notes")
+            line += f"; {noted}, first: {self.notes[0]}"
+        return line
 
 
 def query_problems(query_id: str, results: RankedResults) -> str | None:
@@ -74,5 +91,5 @@ def query_problems(query_id: str, results: RankedResults) -> str | None:
     if not failed and not unparsed:
         return None
     first = f"; first: {results.errors[0]}" if results.errors else ""
-    return (f"llm-rerank: warning: query {query_id}: {failed} failed calls (order kept), "
-            f"{unparsed} parse failures{first}")
+    return (f"llm-rerank: warning: query {query_id}: {counted(failed, 'failed call')} "
+            f"(order kept), {counted(unparsed, 'parse failure')}{first}")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import InvalidInput
 from ..models import Usage
+from ..wording import counted
 from .metrics import parse_metrics
 from .trec import ranking
 
@@ -319,7 +320,7 @@ def summary_text(report: ComparisonReport) -> str:
     >>> print(summary_text(compare_runs({"q": {"a": 2, "b": 1}}, {"q": {"a": 2, "b": 1}},
     ...                                 label_a="bm25", label_b="llm")))
     A = bm25, B = llm
-    1 queries: Kendall tau 1.000, RBO(p=0.9) 1.000, overlap@10 1.000
+    1 query: Kendall tau 1.000, RBO(p=0.9) 1.000, overlap@10 1.000
     """
 
     def fmt(value: float | None) -> str:
@@ -327,7 +328,7 @@ def summary_text(report: ComparisonReport) -> str:
 
     lines = [
         f"A = {report.label_a}, B = {report.label_b}",
-        f"{report.num_queries} queries: Kendall tau {fmt(report.mean_kendall_tau)}, "
+        f"{counted(report.num_queries, 'query')}: Kendall tau {fmt(report.mean_kendall_tau)}, "
         f"RBO(p={report.rbo_p:g}) {fmt(report.mean_rbo)}, "
         f"overlap@{report.k} {fmt(report.mean_overlap_at_k)}",
     ]
@@ -344,12 +345,13 @@ def summary_text(report: ComparisonReport) -> str:
             tokens = usage.prompt_tokens + usage.completion_tokens
             took = f"wall time {wall:.1f} s, " if wall is not None else ""
             lines.append(
-                f"{side}: {usage.llm_calls} LLM calls, {tokens} tokens, ${usage.cost_usd:.4f}, "
+                f"{side}: {counted(usage.llm_calls, 'LLM call')}, {counted(tokens, 'token')}, "
+                f"${usage.cost_usd:.4f}, "
                 f"{took}latency {usage.latency_s:.1f} s summed over queries"
             )
     if report.queries_only_in_a or report.queries_only_in_b:
         lines.append(
-            f"not compared: {len(report.queries_only_in_a)} queries only in A, "
+            f"not compared: {counted(len(report.queries_only_in_a), 'query')} only in A, "
             f"{len(report.queries_only_in_b)} only in B"
         )
     return "\n".join(lines)

@@ -126,6 +126,7 @@ def results_to_jsonl(query_id: str, results: RankedResults) -> dict[str, Any]:
         ],
         "usage": results.usage.model_dump(),
         "errors": results.errors,
+        **({"notes": results.notes} if results.notes else {}),
     }
 
 

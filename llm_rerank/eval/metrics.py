@@ -246,7 +246,7 @@ def evaluate(
     needing = [m.name for m in parsed if m.kind in ASPECT_KINDS]
     if needing and aspects is None:
         raise InvalidInput(f"{', '.join(needing)} need per-part judgments (qid criterion docid "
-                           "grade): pass aspects=, or --aspects FILE to llm-rerank eval")
+                           "grade): pass aspects=")
     evaluated = [qid for qid in run if qid in qrels]
     if not evaluated:
         raise InvalidInput(
