@@ -115,7 +115,7 @@ def test_a_providers_retry_after_wins_and_holds_back_every_sharer(redis_url: str
 
     with fake_llm(respond) as fake:
         reranker = PointwiseReranker(fake.model, cache=False, use_logprobs=False,
-                                     max_rpm=6000, rate_limit_store=redis_url)
+                                     max_rpm=6000, rate_limit_store=redis_url, max_concurrency=1)
         results = reranker.rank("q", docs(GRADES[:2]))
         other = RateLimit(fake.model, max_rpm=6000, store=redis_url)
         other.defer(0.5)
