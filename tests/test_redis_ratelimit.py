@@ -136,12 +136,12 @@ def test_a_failing_store_falls_back_to_the_local_clock(caplog: pytest.LogCapture
 
 
 def test_no_429s_from_a_rate_limited_provider(redis_url: str) -> None:
-    with judge(max_rpm=1200) as (server, _):
+    with judge(max_rpm=300) as (server, _):  # a bucket of 5, refilled 5 a second
         unlimited = judged(server).rank(REQUEST.query, REQUEST.documents)
         assert server.stats().rate_limited > 0 and unlimited.usage.retries > 0  # it does 429
         time.sleep(1.1)  # the provider's bucket refills
         server.reset_stats()
-        results = judged(server, max_rpm=1200, rate_limit_store=redis_url).rank(
+        results = judged(server, max_rpm=300, rate_limit_store=redis_url).rank(
             REQUEST.query, REQUEST.documents)
         stats = server.stats()
     assert len(results) == len(REQUEST.documents) and stats.rate_limited == 0
