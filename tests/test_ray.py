@@ -56,7 +56,7 @@ def test_a_dataset_ranks_like_a_local_batch(local_ray: None, server: JudgeServer
         [(r.query, r.documents) for r in REQUESTS])
     by_id = {row["query_id"]: row for row in ranked}
     assert len(ranked) == len(REQUESTS)
-    for request, results in zip(REQUESTS, local):
+    for request, results in zip(REQUESTS, local, strict=True):
         row = by_id[request.query_id]
         assert list(row["ranking"]) == [r.index for r in results] and row["error"] is None
         assert list(row["scores"]) == [r.score for r in results]
@@ -81,3 +81,33 @@ def test_a_budget_without_a_store_is_refused_across_actors() -> None:
     with pytest.raises(InvalidInput, match="shared ledger"):
         rerank_dataset(object(), "listwise", concurrency=2, budget=Budget(max_calls=3),
                        **OPTIONS)
+
+
+def test_the_cli_engine_ray_on_jsonl_and_parquet(local_ray: None, server: JudgeServer,
+                                                 tmp_path: Any) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from llm_rerank.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"query_id": r.query_id, "query": r.query,
+                                          "candidates": [{"id": d.id, "text": d.text}
+                                                         for d in r.documents]}) + "\n"
+                              for r in REQUESTS))
+    pq.write_table(pa.Table.from_pylist(rows()), tmp_path / "in.parquet")
+    common = ["-s", "listwise", "-m", "openai/judge", "--api-base", server.url, "--api-key",
+              "x", "--no-cache", "-O", "window_size=4", "-O", "step=2", "--transport", "direct"]
+    assert main(["rerank", "-i", str(source), "-o", str(tmp_path / "local.jsonl"), *common]) == 0
+    for name in ("in.jsonl", "in.parquet"):
+        out = tmp_path / f"{name}.out"
+        assert main(["rerank", "--engine", "ray", "--actors", "2", "-i", str(tmp_path / name),
+                     "-o", str(out), *common]) == 0
+        ranked = [json.loads(line) for line in out.read_text().splitlines()]
+        local = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text()
+                 .splitlines()]
+        assert [row["query_id"] for row in ranked] == [r.query_id for r in REQUESTS]
+        assert [[h["id"] for h in row["candidates"]] for row in ranked] == \
+            [[h["id"] for h in row["candidates"]] for row in local]

@@ -42,6 +42,14 @@ def register(subparsers: Any) -> None:
                         help="processes sharing the queries, the calls in flight and the "
                              "cache: more than 1 when the client's CPU is the bound (default 1)")
     parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    # issue 17: the same reranking over Ray actors (llm_rerank/cli/ray_engine.py)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="'ray': spread the queries over Ray actors (input JSONL or "
+                             ".parquet; extra 'ray')")
+    parser.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
+    parser.add_argument("--actors", type=int, default=2,
+                        help="--engine ray: actors, each with the reranker built once "
+                             "(default 2)")
     parser.set_defaults(func=run)
 
 
@@ -95,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_flags(args)
     options = reranker_options(args)
+    if args.engine == "ray":
+        from .ray_engine import run_on_ray
+
+        if args.actors < 1 or args.workers != 1:
+            raise InvalidInput("--engine ray takes --actors N >= 1 (not --workers)")
+        return run_on_ray(args, options)
     requests = read_requests(args.input)
     if args.format == "trec":
         check_trec_input(requests)

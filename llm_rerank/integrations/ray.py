@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:
-    import pandas
-
     from ..budget import Budget
     from ..models import RankedResults
 
@@ -55,22 +53,25 @@ class RerankActor:
     """One Ray actor: the reranker, built once, ranking a batch of rows at a time."""
 
     def __init__(self, strategy: str, options: dict[str, Any], top_n: int | None,
-                 budget: Budget | None, max_concurrent_queries: int) -> None:
+                 budget: Budget | None, max_concurrent_queries: int,
+                 with_results: bool = False) -> None:
         from ..reranker import get_reranker
 
         self.reranker = get_reranker(strategy, **options)
+        self.with_results = with_results  # a ``results`` column of RankedResults JSON (CLI)
         self.top_n, self.budget = top_n, budget
         self.max_concurrent_queries = max_concurrent_queries
 
-    def __call__(self, batch: pandas.DataFrame) -> pandas.DataFrame:
+    def __call__(self, batch: Any) -> Any:
+        """Rank a pandas batch of rows; the batch with the four columns added."""
         from ..errors import BudgetExceeded
         from ..models import Usage
 
         items = [(str(query), _documents(documents))
-                 for query, documents in zip(batch["query"], batch["documents"])]
+                 for query, documents in zip(batch["query"], batch["documents"], strict=True)]
         outcomes = self.reranker.rank_batch(items, self.top_n, self.max_concurrent_queries,
                                             return_exceptions=True, budget=self.budget)
-        rankings, scores, usages, errors = [], [], [], []
+        rankings, scores, usages, errors, whole = [], [], [], [], []
         for outcome in outcomes:
             results: RankedResults | None = outcome if not isinstance(outcome, Exception) \
                 else outcome.results if isinstance(outcome, BudgetExceeded) else None
@@ -79,23 +80,27 @@ class RerankActor:
             usages.append((results.usage if results is not None else Usage()).model_dump())
             errors.append(f"{type(outcome).__name__}: {outcome}"
                           if isinstance(outcome, Exception) else None)
+            whole.append(results.model_dump_json() if results is not None else None)
         batch = batch.copy()
         batch["ranking"], batch["scores"] = rankings, scores
         batch["usage"], batch["error"] = usages, errors
+        if self.with_results:
+            batch["results"] = whole
         return batch
 
 
 def rerank_dataset(dataset: Any, strategy: str, *, top_n: int | None = None,
                    concurrency: int = 1, batch_size: int = 16,
                    max_concurrent_queries: int = 16, budget: Budget | None = None,
-                   **options: Any) -> Any:
+                   with_results: bool = False, **options: Any) -> Any:
     """``dataset`` (a ``ray.data.Dataset`` of ``{"query", "documents"}`` rows) with the
     columns ``ranking``, ``scores``, ``usage`` and ``error`` added (lazily, as Ray does).
 
     ``strategy`` and ``options`` are ``get_reranker``'s (``model=...``, ``cache=...``);
     ``concurrency`` is the number of actors; ``batch_size`` rows go to an actor at a time
     and ``max_concurrent_queries`` of them are ranked at once. ``budget`` must have a
-    ``store`` when ``concurrency > 1``.
+    ``store`` when ``concurrency > 1``. ``with_results=True`` adds ``results``: each
+    query's whole ``RankedResults`` as JSON.
     """
     for name, value in (("concurrency", concurrency), ("batch_size", batch_size),
                         ("max_concurrent_queries", max_concurrent_queries)):
@@ -110,5 +115,5 @@ def rerank_dataset(dataset: Any, strategy: str, *, top_n: int | None = None,
     return dataset.map_batches(
         RerankActor, batch_format="pandas", batch_size=batch_size, concurrency=concurrency,
         fn_constructor_kwargs={"strategy": strategy, "options": options, "top_n": top_n,
-                               "budget": budget,
+                               "budget": budget, "with_results": with_results,
                                "max_concurrent_queries": max_concurrent_queries})
