@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_dir, markdown_table, write_fragment
 from judge_process import free_port
 
-from llm_rerank.eval.io import RerankRequest, read_qrels, read_requests
+from llm_rerank.eval.io import RerankRequest, read_requests
+from llm_rerank.eval.trec import read_qrels
 from llm_rerank.testing import JudgeServer
 
 MODEL = "openai/judge"
