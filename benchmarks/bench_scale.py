@@ -9,7 +9,7 @@ Everything on loopback: a redis-server started here on a free port, the simulate
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -17,23 +17,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, markdown_table, write_fragment
-from judge_process import free_port
+from harness import JUDGE_MODEL as MODEL
+from harness import _free_port as free_port
+from harness import arguments, data_dir, judge_server, markdown_table, write_fragment
 
-from llm_rerank.eval.io import RerankRequest, read_requests
-from llm_rerank.eval.trec import read_qrels
+from llm_rerank.eval import RerankRequest, load_trec_dl19
 from llm_rerank.testing import JudgeServer
 
-MODEL = "openai/judge"
+LATENCY_KILL_MS = 300  # slow enough that Redis dies with queries in flight
 PRICE = (1e-6, 2e-6)  # US dollars per prompt / completion token, registered for the judge
 
 
@@ -80,9 +77,9 @@ def judge(requests: list[RerankRequest], qrels: Any, **knobs: Any
     with JudgeServer(requests, qrels, **knobs) as server:
         answer = server.complete
 
-        def complete(body: object) -> Any:
+        def complete(body: object, tag: Any = None) -> Any:
             arrived.append(time.monotonic())
-            return answer(body)
+            return answer(body, tag)
 
         server.complete = complete  # type: ignore[method-assign]
         yield server, arrived
@@ -201,43 +198,58 @@ def shared_budget(redis: Redis, requests: list[RerankRequest], qrels: Any) -> li
 
 # --- 3. a shared rate limit over two processes --------------------------------------------
 
-def rate_child(args: tuple[str, str, float, list[tuple[str, list[str]]]]) -> int:
-    api_base, store, until, batch = args
+def rate_child(api_base: str, store: str, seconds: float,
+               batch: list[tuple[str, list[str]]], ready: Any, results: Any) -> None:
+    """Rank queries one after another for ``seconds`` once every process is ready to send."""
     from llm_rerank import get_reranker
 
     reranker = get_reranker("pointwise", model=MODEL, api_base=api_base, api_key="x",
                             cache=False, max_concurrency=32, use_logprobs=False,
                             max_rpm=600, rate_limit_store=store, transport="direct")
+    reranker.rank(batch[0][0], batch[0][1][:2])  # imports and connections, before the window
+    ready.wait()
+    until = time.monotonic() + seconds
     retries = 0
-    for query, docs in batch:
-        if time.time() >= until:
+    for query, docs in batch * 10:
+        if time.monotonic() >= until:
             break
         retries += reranker.rank(query, docs).usage.retries
-    return retries
+    results.put(retries)
 
 
 def shared_rate(redis: Redis, requests: list[RerankRequest], qrels: Any,
                 seconds: float) -> list[str]:
+    """The window opens 2 s after both processes passed the barrier (both are sending by
+    then) and lasts ``seconds``; the processes send until 1 s after it closes."""
     batch = [(r.query, [d.text for d in r.documents[:50]]) for r in requests]
-    with judge(requests, qrels, max_rpm=600) as (server, arrived), \
-            multiprocessing.get_context("spawn").Pool(2) as pool:
-        until = time.time() + 15 + seconds  # start-up (imports) + the measured window
-        retries = sum(pool.map(rate_child, [(server.url, redis.url, until, batch)] * 2))
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(3), context.Queue()
+    with judge(requests, qrels, max_rpm=600) as (server, arrived):
+        processes = [context.Process(target=rate_child, args=(
+            server.url, redis.url, 2 + seconds + 1, batch, ready, results)) for _ in range(2)]
+        for process in processes:
+            process.start()
+        ready.wait(timeout=600)
+        opened = time.monotonic() + 2
+        retries = sum(results.get(timeout=600 + seconds) for _ in processes)
+        for process in processes:
+            process.join(60)
         stats = server.stats()
-    times = sorted(arrived)
-    start = times[0] + 2.0  # past the start-up of both processes
-    window = [t for t in times if start <= t < start + seconds - 4]
-    per_minute = len(window) / (seconds - 4) * 60
+    window = [t for t in arrived if opened <= t < opened + seconds]
+    per_minute = len(window) / seconds * 60
     ok = stats.rate_limited == 0 and abs(per_minute - 600) <= 30
     return [
         "### A shared rate limit over two processes\n",
         f"Two processes ranking DL19 queries (50 passages each, pointwise, 32 in flight) "
         f"with `max_rpm=600, rate_limit_store=REDIS` against the judge limited to 600 "
         f"requests a minute (a token bucket of 10, refilled 10 a second; 429 with "
-        f"Retry-After beyond it), for about {seconds:.0f} s.\n",
-        markdown_table(["requests", "429s sent", "client retries",
-                        f"rate over {seconds - 4:.0f} s (per minute)"],
-                       [[stats.requests, stats.rate_limited, retries, f"{per_minute:.1f}"]]),
+        f"Retry-After beyond it). Both processes start sending together (a barrier, after "
+        f"a warm-up query each); the rate is measured at the judge over {seconds:.0f} s "
+        f"from 2 s after the start.\n",
+        markdown_table(["requests (whole run)", "429s sent", "client retries",
+                        f"requests in the {seconds:.0f} s window", "rate (per minute)"],
+                       [[stats.requests, stats.rate_limited, retries, len(window),
+                         f"{per_minute:.1f}"]]),
         f"\n- {'PASS' if ok else 'FAIL'}: {stats.rate_limited} 429s; achieved "
         f"{per_minute:.1f} requests a minute (within 5% of 600: 570-630)\n",
     ]
@@ -297,17 +309,27 @@ def redis_killed(redis: Redis, requests: list[RerankRequest], qrels: Any) -> lis
     from llm_rerank.errors import StoreUnavailable
 
     batch = [(r.query, r.documents[:40]) for r in requests[:20]]
-    lines = ["### Redis killed mid-batch, then restarted\n"]
-    with judge(requests, qrels, latency_ms=50) as (server, _):
+    killed_after = 3  # results
+    finished: list[int] = []
+
+    def kill_on_progress(position: int, results: Any) -> None:
+        finished.append(position)
+        if len(finished) == killed_after:
+            redis.kill()  # mid-batch: 4 queries in flight, 13 not started
+
+    with judge_server(requests, qrels, latency_ms=LATENCY_KILL_MS) as server:
         reranker = get_reranker("listwise", model=MODEL, api_base=server.url, api_key="x",
                                 cache=redis.url, transport="direct", max_concurrency=16)
-        killer = threading.Timer(1.0, redis.kill)
-        killer.start()
-        outcomes = reranker.rank_batch(batch, max_concurrent_queries=4,
-                                       return_exceptions=True)
-        killer.join()
-        complete = sum(not isinstance(o, Exception) and len(o) == 40 for o in outcomes)
-        errors = sum(o.usage.cache_errors for o in outcomes if not isinstance(o, Exception))
+        outcomes = asyncio.run(reranker.arank_batch(
+            batch, max_concurrent_queries=4, on_result=kill_on_progress,
+            return_exceptions=True))
+        assert redis.process is None, "the batch ended before Redis was killed"
+        done = [o for o in outcomes if not isinstance(o, Exception)]
+        complete = sum(len(o) == 40 for o in done)
+        errors = sum(o.usage.cache_errors for o in done)
+        after_kill = [outcomes[i] for i in range(len(batch)) if i not in finished[:killed_after]]
+        uncached_calls = sum(o.usage.llm_calls for o in after_kill
+                             if not isinstance(o, Exception))
         budget = Budget(max_calls=10_000, store=redis.url, name="team-a")
         try:
             reranker.rank_batch(batch[:1], budget=budget)
@@ -315,27 +337,31 @@ def redis_killed(redis: Redis, requests: list[RerankRequest], qrels: Any) -> lis
         except StoreUnavailable as exc:
             closed = str(exc)
         redis.start()
-        time.sleep(1.1)  # the cache tries Redis again after 1 s
+        time.sleep(1.1)  # the cache tries Redis again 1 s after its last failure
         again = reranker.rank_batch(batch[:2], budget=budget)
         cached = reranker.rank_batch(batch[:2], budget=budget)
+    again_errors = sum(r.usage.cache_errors for r in again)
     ok = complete == len(batch) and errors > 0 and "team-a" in closed and \
-        sum(r.usage.cache_errors for r in again) == 0 and \
+        redis.url in closed and again_errors == 0 and \
         sum(r.usage.llm_calls for r in cached) == 0 and budget.spent()[0] > 0
-    lines += [
-        f"{len(batch)} DL19 queries (top 40), listwise with `cache=REDIS`, the judge at 50 ms; "
-        "Redis killed 1 s into the batch; then a query under a shared budget; then Redis "
-        "restarted and the same client (no restart) ranks again.\n",
-        f"- queries completed: {complete}/{len(batch)}; cache operations that failed "
-        f"(`usage.cache_errors`): {errors}",
+    return [
+        "### Redis killed mid-batch, then restarted\n",
+        f"{len(batch)} DL19 queries (top 40), listwise with `cache=REDIS`, 4 queries at a "
+        f"time, the judge answering after {LATENCY_KILL_MS} ms; Redis killed when "
+        f"{killed_after} queries had finished; then a query under a shared "
+        "`Budget(store=REDIS, name='team-a')`; then Redis restarted and the same client (no "
+        "restart) ranks again.\n",
+        f"- queries completed: {complete}/{len(batch)}; the {len(after_kill)} finished after "
+        f"the kill made {uncached_calls} provider calls (uncached); cache operations that "
+        f"failed (`usage.cache_errors`): {errors}",
         f"- the shared budget with Redis down: `StoreUnavailable: {closed}`",
-        f"- after the restart: cache errors {sum(r.usage.cache_errors for r in again)}, the "
-        f"repeat answered from the cache ({sum(r.usage.cache_hits for r in cached)} hits, "
+        f"- after the restart: cache errors {again_errors}, the repeat answered from the cache "
+        f"({sum(r.usage.cache_hits for r in cached)} hits, "
         f"{sum(r.usage.llm_calls for r in cached)} calls), the budget's ledger books again "
         f"({budget.spent()[0]} calls)",
         f"\n- {'PASS' if ok else 'FAIL'}: every query completed uncached and counted, the "
         "budget failed closed naming its store, both recovered without a client restart\n",
     ]
-    return lines
 
 
 # --- 6. overhead of the cache ---------------------------------------------------------------
@@ -373,14 +399,11 @@ def cache_overhead(redis: Redis) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", help="folder holding trec-dl19/ (default $LLM_RERANK_DATA)")
-    parser.add_argument("--rate-seconds", type=float, default=34.0,
-                        help="length of the rate-limit run (the first 2 s are not measured)")
+    parser = arguments(__doc__, queries=False)
+    parser.add_argument("--rate-seconds", type=float, default=30.0,
+                        help="the rate-limit window (after 2 s of sending, not measured)")
     args = parser.parse_args()
-    folder = data_dir(args.data) / "trec-dl19"
-    requests = read_requests(folder / "bm25_dl19_top100.jsonl")
-    qrels = read_qrels(folder / "qrels.txt")
+    requests, qrels = load_trec_dl19(data_dir(args.data))
     os.environ.pop("LLM_RERANK_CACHE_URL", None)
     redis = Redis()
     redis.start()
