@@ -257,47 +257,76 @@ def shared_rate(redis: Redis, requests: list[RerankRequest], qrels: Any,
 
 # --- 4. Ray Data ----------------------------------------------------------------------------
 
+RAY_BATCH = 4  # rows to an actor at a time, all ranked at once: each actor's in-flight limit
+
+
 def ray_batches(requests: list[RerankRequest], qrels: Any) -> list[str]:
+    """``rerank_dataset``'s actor, with each batch's start and end stamped, on 1 then 2
+    actors; the rankings against one local ``rank_batch``."""
     import ray
 
     from llm_rerank import get_reranker
-    from llm_rerank.integrations.ray import rerank_dataset
+    from llm_rerank.integrations.ray import RerankActor
+
+    class StampedActor(RerankActor):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.ready = time.time()
+
+        def __call__(self, batch: Any) -> Any:
+            began = time.time()
+            ranked = super().__call__(batch)
+            ranked["ready"], ranked["began"], ranked["ended"] = self.ready, began, time.time()
+            return ranked
 
     rows = [{"query_id": r.query_id, "query": r.query,
              "documents": [{"id": d.id, "text": d.text} for d in r.documents]}
             for r in requests]
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
              log_to_driver=False)
+    table = []
     try:
         with judge(requests, qrels, latency_ms=100) as (server, _):
             options = {"model": MODEL, "api_base": server.url, "api_key": "x", "cache": False,
                        "transport": "direct", "max_concurrency": 64}
             local = get_reranker("listwise", **options).rank_batch(
                 [(r.query, r.documents) for r in requests])
-            timings, same = {}, {}
+            spans = {}
             for actors in (1, 2):
-                started = time.monotonic()
-                ranked = rerank_dataset(ray.data.from_items(rows), "listwise",
-                                        concurrency=actors, batch_size=8,
-                                        max_concurrent_queries=8, **options).take_all()
-                timings[actors] = time.monotonic() - started
+                started = time.time()
+                ranked = ray.data.from_items(rows).map_batches(
+                    StampedActor, batch_format="pandas", batch_size=RAY_BATCH,
+                    compute=ray.data.ActorPoolStrategy(size=actors), fn_constructor_kwargs={
+                        "strategy": "listwise", "options": options, "top_n": None,
+                        "budget": None, "max_concurrent_queries": RAY_BATCH}).take_all()
+                wall = time.time() - started
+                ready = max(row["ready"] for row in ranked) - started
+                spans[actors] = max(row["ended"] for row in ranked) - \
+                    min(row["began"] for row in ranked)
                 by_id = {row["query_id"]: list(row["ranking"]) for row in ranked}
-                same[actors] = sum(by_id[r.query_id] == [x.index for x in res]
-                                   for r, res in zip(requests, local, strict=True))
+                same = sum(by_id[r.query_id] == [x.index for x in res]
+                           for r, res in zip(requests, local, strict=True))
+                table.append([actors, f"{same}/{len(requests)}", f"{wall:.1f}", f"{ready:.1f}",
+                              f"{spans[actors]:.1f}", f"{len(requests) / spans[actors]:.2f}"])
     finally:
         ray.shutdown()
     n = len(requests)
+    speedup = spans[1] / spans[2]
     return [
         "### Ray Data: DL19 on actors\n",
-        f"{n} DL19 queries (BM25 top 100), listwise (window 20, step 10), the judge answering "
-        "after 100 ms; `rerank_dataset(..., batch_size=8, max_concurrent_queries=8)` on a "
-        "local Ray (`num_cpus=2`), against one local `rank_batch`. Wall time includes "
-        "starting the actors.\n",
-        markdown_table(["actors", "same rankings as rank_batch", "wall s", "queries/s"],
-                       [[a, f"{same[a]}/{n}", f"{timings[a]:.1f}", f"{n / timings[a]:.2f}"]
-                        for a in (1, 2)]),
-        f"\n- {'PASS' if same[2] == n else 'FAIL'}: 2 actors give the same rankings as "
-        f"rank_batch ({same[2]}/{n}); throughput x{timings[1] / timings[2]:.2f} of 1 actor\n",
+        f"{n} DL19 queries (BM25 top 100), listwise (window 20, step 10: 9 calls in a row "
+        f"per query), the judge answering after 100 ms; `rerank_dataset`'s actor with "
+        f"`batch_size={RAY_BATCH}, max_concurrent_queries={RAY_BATCH}` (each actor ranks "
+        f"{RAY_BATCH} queries at once) on a local Ray (`num_cpus=2`), against one local "
+        "`rank_batch`. The wall time includes starting the actors (a Python process each, "
+        "importing the package and LiteLLM's tables: the fixed cost that hid the speed-up "
+        "in the first run); the ranking time runs from the first batch's start to the last "
+        "batch's end.\n",
+        markdown_table(["actors", "same rankings as rank_batch", "wall s",
+                        "actors ready at s", "ranking s", "queries/s (ranking)"], table),
+        f"\n- {'PASS' if table[1][1] == f'{n}/{n}' else 'FAIL'}: 2 actors give the same "
+        f"rankings as rank_batch ({table[1][1]}); ranking throughput x{speedup:.2f} of 1 "
+        "actor\n",
     ]
 
 

@@ -5,8 +5,8 @@
 (input indices, best first), ``scores`` (in that order), ``usage`` (the query's ``Usage``)
 and ``error`` (``None``, or the query's error: a failed query is a row with its error, not a
 lost batch). Other columns pass through. Each of ``concurrency`` actors builds the reranker
-once and ranks ``batch_size`` rows at a time concurrently (its own in-flight limit,
-``max_concurrency``). Give the actors a shared cache (``cache="redis://..."``), a shared
+once (and looks up the model's context window then) and ranks ``batch_size`` rows at a
+time concurrently (its own in-flight limit, ``max_concurrency``). Give the actors a shared cache (``cache="redis://..."``), a shared
 ``Budget(store=..., name=...)`` and shared rate limits (``max_rpm``, ``rate_limit_store``):
 a budget without a store cannot hold across actors and is refused.
 
@@ -58,6 +58,9 @@ class RerankActor:
         from ..registry import get_reranker
 
         self.reranker = get_reranker(strategy, **options)
+        llm = getattr(self.reranker, "llm", None)
+        if llm is not None:  # the model's tables (LiteLLM's import) now, not in the first batch
+            llm.context_window()
         self.with_results = with_results  # a ``results`` column of RankedResults JSON (CLI)
         self.top_n, self.budget = top_n, budget
         self.max_concurrent_queries = max_concurrent_queries
@@ -111,9 +114,12 @@ def rerank_dataset(dataset: Any, strategy: str, *, top_n: int | None = None,
                            "shared ledger: give it store='redis://...' and a name")
     from ..registry import get_reranker
 
+    import ray
+
     get_reranker(strategy, **options)  # a bad option fails here, once, not in every actor
     return dataset.map_batches(
-        RerankActor, batch_format="pandas", batch_size=batch_size, concurrency=concurrency,
+        RerankActor, batch_format="pandas", batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
         fn_constructor_kwargs={"strategy": strategy, "options": options, "top_n": top_n,
                                "budget": budget, "with_results": with_results,
                                "max_concurrent_queries": max_concurrent_queries})
