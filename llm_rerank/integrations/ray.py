@@ -6,9 +6,10 @@
 and ``error`` (``None``, or the query's error: a failed query is a row with its error, not a
 lost batch). Other columns pass through. Each of ``concurrency`` actors builds the reranker
 once (and looks up the model's context window then) and ranks ``batch_size`` rows at a
-time concurrently (its own in-flight limit, ``max_concurrency``). Give the actors a shared cache (``cache="redis://..."``), a shared
-``Budget(store=..., name=...)`` and shared rate limits (``max_rpm``, ``rate_limit_store``):
-a budget without a store cannot hold across actors and is refused.
+time concurrently (its own in-flight limit, ``max_concurrency``). Give the actors a shared
+cache (``cache="redis://..."``), a shared ``Budget(store=..., name=...)`` and shared rate
+limits (``max_rpm``, ``rate_limit_store``): a budget without a store cannot hold across
+actors and is refused.
 
 Example::
 
@@ -112,9 +113,9 @@ def rerank_dataset(dataset: Any, strategy: str, *, top_n: int | None = None,
     if budget is not None and budget.store is None and concurrency > 1:
         raise InvalidInput(f"a budget cannot hold across {concurrency} actors without a "
                            "shared ledger: give it store='redis://...' and a name")
-    from ..registry import get_reranker
-
     import ray
+
+    from ..registry import get_reranker
 
     get_reranker(strategy, **options)  # a bad option fails here, once, not in every actor
     return dataset.map_batches(
