@@ -282,7 +282,8 @@ def ray_batches(requests: list[RerankRequest], qrels: Any) -> list[str]:
     rows = [{"query_id": r.query_id, "query": r.query,
              "documents": [{"id": d.id, "text": d.text} for d in r.documents]}
             for r in requests]
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=200 * 1024 * 1024,
              log_to_driver=False)
     table = []
     try:
