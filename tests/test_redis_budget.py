@@ -14,9 +14,9 @@ from test_call_path import pointwise_answer
 from llm_rerank import PointwiseReranker
 from llm_rerank.budget import Budget
 from llm_rerank.errors import BudgetExceeded, StoreUnavailable
-from llm_rerank.llm import import_litellm
 from llm_rerank.models import RankedResults
 from llm_rerank.testing import fake_llm
+from llm_rerank.transports.litellm import import_litellm
 
 __all__ = ["own_redis", "redis_session_url", "redis_url"]  # fixtures used below
 

@@ -31,9 +31,9 @@ def judge(**knobs: Any) -> Iterator[tuple[JudgeServer, list[float]]]:
     with JudgeServer(REQUESTS, QRELS, **knobs) as server:
         answer = server.complete
 
-        def complete(body: object) -> Any:
+        def complete(body: object, tag: Any = None) -> Any:
             arrived.append(time.monotonic())
-            return answer(body)
+            return answer(body, tag)
 
         server.complete = complete  # type: ignore[method-assign]
         yield server, arrived
