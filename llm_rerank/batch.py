@@ -140,6 +140,9 @@ def _share(budget: Budget | None, worker: int, workers: int) -> Budget | None:
     """This worker's part of what ``budget`` has left (``None``: no batch budget)."""
     if budget is None:
         return None
+    if budget.store is not None:  # issue 17: a shared ledger needs no splitting
+        return Budget(max_calls=budget.max_calls, max_tokens=budget.max_tokens,
+                      max_cost_usd=budget.max_cost_usd, store=budget.store, name=budget.name)
 
     def part(limit: float | None, spent: float, integer: bool) -> Any:
         if limit is None:

@@ -98,3 +98,11 @@ def _rebuild(cls: type[RerankError], args: tuple[Any, ...],
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+class StoreUnavailable(RerankError):
+    """A shared store (Redis) that a budget or rate limit needs cannot be reached, or failed.
+
+    A shared budget fails closed: no call is made without its ledger (``serve`` answers 503).
+    The message names the store (its URL without a password) and what needed it.
+    """

@@ -22,6 +22,7 @@ from typing import Literal
 from tenacity import RetryCallState, wait_random_exponential
 from tenacity.wait import wait_base
 
+from .errors import StoreUnavailable
 from .transports.base import InvalidResponse, MissingCredentials
 
 Failure = Literal["transient", "permanent", "bug"]
@@ -53,16 +54,16 @@ def classify(exc: BaseException,
              is_transient: Callable[[BaseException], bool] | None = None) -> Failure:
     """``"transient"`` (retry), ``"permanent"`` (fail now) or ``"bug"`` (re-raise as is).
 
-    An unreadable answer is transient and missing credentials are permanent, whatever they
-    wrap; then a programming error anywhere in the chain is a bug; then the HTTP status
-    decides (408/409/425/429/5xx transient, other 4xx permanent); then a timeout or a
-    connection failure is transient, and so is what the transport's ``is_transient``
-    accepts; anything else is permanent.
+    An unreadable answer is transient, and missing credentials or an unreachable shared
+    store (``StoreUnavailable``) are permanent, whatever they wrap; then a programming error
+    anywhere in the chain is a bug; then the HTTP status decides (408/409/425/429/5xx
+    transient, other 4xx permanent); then a timeout or a connection failure is transient,
+    and so is what the transport's ``is_transient`` accepts; anything else is permanent.
     """
     if isinstance(exc, InvalidResponse):
         return "transient"
-    if isinstance(exc, MissingCredentials):
-        return "permanent"
+    if isinstance(exc, (MissingCredentials, StoreUnavailable)):  # a shared budget's
+        return "permanent"  # store down: fail closed, no retry
     chain = list(causes(exc))
     if any(isinstance(e, PROGRAMMING_ERRORS) for e in chain):
         return "bug"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,6 +152,16 @@ def atomic_write(path: str | Path, what: str = "output") -> Iterator[IO[str]]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+@contextmanager
+def output_stream(path: str) -> Iterator[IO[str]]:
+    """stdout for ``-``, else an atomic writer (the file is replaced only on success)."""
+    if path == "-":
+        yield sys.stdout
+        return
+    with atomic_write(path, "-o") as stream:
+        yield stream
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

@@ -26,17 +26,21 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base
 
 from .budget import Budget
-from .cache import ResponseCache, cache_key
-from .errors import LLMCallError
+from .cache import cache_key
+from .errors import LLMCallError, StoreUnavailable
 from .failures import (
+    MAX_WAIT_S,
     Failure,
     classify,
     default_wait,
     environment_secrets,
     missing_key_hint,
     redact,
+    retry_after_seconds,
 )
 from .models import Usage
+from .ratelimit import RateLimit
+from .stores import Cache, CacheUnavailable, open_cache
 from .transports import build_transport
 from .transports.base import Completion, Messages
 from .transports.litellm import register_price  # where the README has long imported it
@@ -56,9 +60,13 @@ class DeadlineStop(Exception):
 class LLMClient:
     """Calls one model with caching, retries, budgets and a concurrency limit.
 
-    ``cache`` is ``True`` (the default directory), a path, a ``ResponseCache`` or ``False``.
+    ``cache`` is ``True`` (``$LLM_RERANK_CACHE_URL``, else the default directory), a path,
+    a ``redis://`` URL, a cache object or ``False`` (``llm_rerank.stores``); a shared cache
+    that fails is counted in ``usage.cache_errors`` and the call goes on uncached.
     ``timeout`` bounds each attempt (seconds); ``max_retries`` counts retries after
-    transient failures. ``transport`` names a registered transport: ``"litellm"`` (any
+    transient failures. ``max_rpm`` / ``max_tpm`` are waited for before each attempt, in
+    this process or, with ``rate_limit_store``, across processes (``ratelimit.py``).
+    ``transport`` names a registered transport: ``"litellm"`` (any
     LiteLLM model), ``"direct"`` (``openai/...`` calls posted straight to the
     OpenAI-compatible endpoint) or one added with ``transports.register_transport``.
     """
@@ -69,11 +77,14 @@ class LLMClient:
     timeout: float = 60.0
     temperature: float | None = 0.0
     completion_kwargs: dict[str, Any] = field(default_factory=dict)
-    cache: bool | str | Path | ResponseCache = True
+    cache: bool | str | Path | Cache = True
     max_retries: int = 10
     max_concurrency: int = 8
     transport: str = "litellm"
     wait: wait_base = field(default_factory=default_wait, repr=False)
+    max_rpm: int | None = None
+    max_tpm: int | None = None
+    rate_limit_store: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -82,14 +93,10 @@ class LLMClient:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
-        if isinstance(self.cache, ResponseCache):
-            self._cache: ResponseCache | None = self.cache
-        elif self.cache is True:
-            self._cache = ResponseCache()
-        elif self.cache is False or self.cache is None:
-            self._cache = None
-        else:
-            self._cache = ResponseCache(self.cache)
+        self._cache = open_cache(self.cache)
+        self._rate = RateLimit(self.model, max_rpm=self.max_rpm, max_tpm=self.max_tpm,
+                               store=self.rate_limit_store) \
+            if self.max_rpm is not None or self.max_tpm is not None else None
         self._semaphores: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Semaphore
         ] = weakref.WeakKeyDictionary()
@@ -120,13 +127,12 @@ class LLMClient:
         the transport's key), so a rerun answered from the cache never imports LiteLLM."""
         if self._window is None:
             key = self._transport.window_key()
-            stored = self._cache.get(key) if self._cache is not None else None
+            stored = self._cache_get(key, None)
             if stored is not None and "context_window" in stored:
                 self._window = (stored["context_window"],)
             else:
                 self._window = (self._transport.context_window(),)
-                if self._cache is not None:
-                    self._cache.set(key, {"context_window": self._window[0]})
+                self._cache_set(key, {"context_window": self._window[0]}, None)
         return self._window[0]
 
     def fits_context(self, messages: Messages) -> bool:
@@ -135,6 +141,23 @@ class LLMClient:
         if limit is None or sum(len(m["content"]) for m in messages) < limit * 2:
             return True  # at most ~2 chars a token below the limit: no need to count
         return self._transport.count_tokens(messages) <= limit
+
+    def _cache_get(self, key: str, usage: Usage | None) -> dict[str, Any] | None:
+        """A cached answer; ``None`` on a miss or when a shared cache failed (counted)."""
+        try:
+            return self._cache.get(key) if self._cache is not None else None
+        except CacheUnavailable:
+            if usage is not None:
+                usage.cache_errors += 1
+            return None
+
+    def _cache_set(self, key: str, value: dict[str, Any], usage: Usage | None) -> None:
+        try:
+            if self._cache is not None:
+                self._cache.set(key, value)
+        except CacheUnavailable:
+            if usage is not None:
+                usage.cache_errors += 1
 
     async def complete(
         self,
@@ -164,7 +187,7 @@ class LLMClient:
         if self._cache is not None:
             key = cache_key(self.model, key_messages or messages, call_params,
                             sample=sample if (self.temperature or 0) > 0 or sample else None)
-            hit = self._cache.get(key)
+            hit = self._cache_get(key, usage)
             if hit is not None:
                 completion = Completion(**hit, cached=True)
                 if accept is None or accept(completion):
@@ -177,7 +200,7 @@ class LLMClient:
         usage.completion_tokens += completion.completion_tokens
         usage.cost_usd += completion.cost_usd
         if self._cache is not None and (accept is None or accept(completion)):
-            self._cache.set(key, completion.to_cache())
+            self._cache_set(key, completion.to_cache(), usage)
         return completion
 
     def _estimate(self, messages: Messages, call_params: dict[str, Any]) -> tuple[int, float]:
@@ -196,8 +219,8 @@ class LLMClient:
             wait=self.wait,
             reraise=True,
         )
-        estimate = self._estimate(messages, call_params) if budget and budget.limits_spend \
-            else (0, 0.0)
+        estimate = self._estimate(messages, call_params) if (budget and budget.limits_spend) \
+            or (self._rate is not None and self._rate.counts_tokens) else (0, 0.0)
         loop = asyncio.get_running_loop()
         attempts = 0
         try:
@@ -214,15 +237,21 @@ class LLMClient:
                     spent = (0, 0.0)
                     try:
                         completion = await self._attempt(messages, call_params, deadline,
-                                                         tag)
+                                                         tag, estimate[0])
                         spent = (completion.prompt_tokens + completion.completion_tokens,
                                  completion.cost_usd)
+                        if self._rate is not None:
+                            self._rate.adjust(estimate[0], spent[0])
                         return completion
+                    except Exception as exc:  # a provider's Retry-After holds back the limit
+                        if self._rate is not None and (hinted := retry_after_seconds(exc)):
+                            self._rate.defer(min(hinted, MAX_WAIT_S))
+                        raise
                     finally:
                         if reservation is not None:
                             assert budget is not None
                             budget.settle(reservation, *spent)
-        except (BudgetStop, DeadlineStop):
+        except (BudgetStop, DeadlineStop, StoreUnavailable):
             raise
         except Exception as exc:
             failure = self._classify(exc)
@@ -242,9 +271,13 @@ class LLMClient:
         return classify(exc, self._transport.is_transient)
 
     async def _attempt(self, messages: Messages, call_params: dict[str, Any],
-                       deadline: float | None, tag: Mapping[str, str] | None) -> Completion:
-        """One call under the concurrency limit, bounded by ``timeout`` and the deadline."""
+                       deadline: float | None, tag: Mapping[str, str] | None,
+                       tokens: int = 0) -> Completion:
+        """One call under the concurrency limit, bounded by ``timeout`` and the deadline,
+        started when the rate limits have room for it (``tokens``: its estimate)."""
         async with self._semaphore():
+            if self._rate is not None:
+                await self._rate_wait(tokens, deadline)
             limit = self.timeout
             loop = asyncio.get_running_loop()
             if deadline is not None:
@@ -259,3 +292,11 @@ class LLMClient:
                 if deadline is not None and loop.time() >= deadline:
                     raise DeadlineStop() from None
                 raise
+
+    async def _rate_wait(self, tokens: int, deadline: float | None) -> None:
+        """Wait for the start time the rate limits booked for this attempt."""
+        assert self._rate is not None
+        delay = self._rate.schedule(tokens)
+        if deadline is not None and asyncio.get_running_loop().time() + delay >= deadline:
+            raise DeadlineStop()
+        await asyncio.sleep(delay)

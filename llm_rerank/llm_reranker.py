@@ -63,7 +63,8 @@ class LLMReranker(Reranker):
                 model, api_base=o.api_base, api_key=o.api_key, timeout=o.timeout,
                 temperature=o.temperature, completion_kwargs=dict(o.completion_kwargs),
                 cache=o.cache, max_retries=o.max_retries, max_concurrency=o.max_concurrency,
-                transport=o.transport,
+                transport=o.transport, max_rpm=o.max_rpm, max_tpm=o.max_tpm,
+                rate_limit_store=o.rate_limit_store,
             )
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc

@@ -119,7 +119,8 @@ class Usage(BaseModel):
 
     Tokens and cost count real calls only; a cache hit costs nothing. ``retries`` counts
     attempts repeated after transient failures, ``repairs`` re-asks after unusable answers,
-    ``parse_failures`` answers that stayed unusable.
+    ``parse_failures`` answers that stayed unusable. ``cache_errors`` counts cache reads and
+    writes that a shared cache (Redis) could not do: those calls ran uncached.
     """
 
     llm_calls: int = 0
@@ -131,6 +132,7 @@ class Usage(BaseModel):
     parse_failures: int = 0
     repairs: int = 0
     latency_s: float = 0.0
+    cache_errors: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(**{name: getattr(self, name) + getattr(other, name)

@@ -102,7 +102,8 @@ class LLMOptions(RerankerOptions):
     temperature: float | None = Field(0.0, ge=0, le=2, description="sampling temperature")
     completion_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="extra keyword arguments passed to LiteLLM")
-    cache: Any = Field(True, description="True (default directory), a path, a ResponseCache, "
+    cache: Any = Field(True, description="True ($LLM_RERANK_CACHE_URL, else the default "
+                                         "directory), a path, a redis:// URL, a cache object, "
                                          "or False")
     max_retries: int = Field(DEFAULT_MAX_RETRIES, ge=0, le=100,
                              description="retries of a call after transient errors")
@@ -119,6 +120,14 @@ class LLMOptions(RerankerOptions):
             return check_transport(value)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
+    # issue 17: rate limits of the model, local or shared through a store
+    max_rpm: int | None = Field(None, ge=1, description="calls started per minute, at most "
+                                                        "(waited for, not refused)")
+    max_tpm: int | None = Field(None, ge=1, description="estimated tokens per minute, at most "
+                                                        "(waited for, not refused)")
+    rate_limit_store: str | None = Field(
+        None, description="a redis:// URL: max_rpm / max_tpm hold across every process using "
+                          "this model and store")
     max_calls: int | None = Field(None, ge=1, description="per-query budget: call attempts")
     max_budget_tokens: int | None = Field(
         None, ge=1, description="per-query budget: prompt + completion tokens (formerly "

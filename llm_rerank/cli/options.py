@@ -133,7 +133,7 @@ DEDICATED_FLAGS: dict[str, str] = {
     "model": "-m/--model",
     "api_base": "--api-base",
     "api_key": "--api-key",
-    "cache": "--no-cache or --cache-dir",
+    "cache": "--cache, --cache-dir or --no-cache",
     "cache_dir": "--cache-dir",
     **{name: "--" + name.replace("_", "-") for name in LLM_FLAGS},
     "max_tokens": "--max-budget-tokens",  # the option's deprecated name
@@ -155,6 +155,10 @@ def add_model_options(parser: argparse.ArgumentParser, *, model_required: bool =
     llm.add_argument("--api-key", help="API key (default: the provider's environment variable)")
     llm.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     llm.add_argument("--cache-dir", help="response cache directory")
+    llm.add_argument("--cache", metavar="DIR|URL",
+                     help="the response cache: a directory, or redis://HOST:PORT/DB[?ttl=S] "
+                          "shared by every process naming it (default: $LLM_RERANK_CACHE_URL, "
+                          "else the user cache directory)")
     limits = parser.add_argument_group("LLM limits and policies (not for cross-encoder)")
     for name, (kind, text) in LLM_FLAGS.items():
         flag = "--" + name.replace("_", "-")
@@ -198,14 +202,15 @@ def parse_options(pairs: list[str], dedicated: Mapping[str, str] = DEDICATED_FLA
 
 
 def llm_options(*, api_base: str | None = None, api_key: str | None = None,
-                no_cache: bool = False, cache_dir: str | None = None) -> dict[str, Any]:
+                no_cache: bool = False, cache_dir: str | None = None,
+                cache: str | None = None) -> dict[str, Any]:
     """The connection and cache options of an LLM reranker that were given (Nones left out).
 
     >>> llm_options(api_base="http://127.0.0.1:8000/v1", no_cache=True)
     {'api_base': 'http://127.0.0.1:8000/v1', 'cache': False}
     """
-    if no_cache and cache_dir:
-        raise InvalidInput("--no-cache and --cache-dir contradict each other; give one")
+    if sum(map(bool, (no_cache, cache_dir, cache))) > 1:
+        raise InvalidInput("--no-cache, --cache-dir and --cache contradict each other; give one")
     options: dict[str, Any] = {}
     if api_base:
         options["api_base"] = api_base
@@ -213,8 +218,8 @@ def llm_options(*, api_base: str | None = None, api_key: str | None = None,
         options["api_key"] = api_key
     if no_cache:
         options["cache"] = False
-    elif cache_dir:
-        options["cache"] = cache_dir
+    elif cache_dir or cache:
+        options["cache"] = cache_dir or cache
     return options
 
 
@@ -231,11 +236,12 @@ def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
     options = parse_options(args.option)
     if is_llm_strategy(args.strategy):
         options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
-                                   no_cache=args.no_cache, cache_dir=args.cache_dir))
+                                   no_cache=args.no_cache, cache_dir=args.cache_dir,
+                                   cache=args.cache))
         options.update({name: getattr(args, name) for name in LLM_FLAGS
                         if getattr(args, name, None) is not None})
     else:
-        for name in ("api_base", "api_key", "no_cache", "cache_dir", *LLM_FLAGS):
+        for name in ("api_base", "api_key", "no_cache", "cache_dir", "cache", *LLM_FLAGS):
             if getattr(args, name):
                 raise InvalidInput(f"--{name.replace('_', '-')} does not apply to strategy "
                                    f"{args.strategy!r}, which calls no LLM")

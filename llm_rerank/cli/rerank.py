@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
@@ -42,6 +40,14 @@ def register(subparsers: Any) -> None:
                         help="processes sharing the queries, the calls in flight and the "
                              "cache: more than 1 when the client's CPU is the bound (default 1)")
     parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    # issue 17: the same reranking over Ray actors (llm_rerank/cli/ray_engine.py)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="'ray': spread the queries over Ray actors (input JSONL or "
+                             ".parquet; extra 'ray')")
+    parser.add_argument("--ray-address", help="the Ray cluster (default: start a local Ray)")
+    parser.add_argument("--actors", type=int, default=2,
+                        help="--engine ray: actors, each with the reranker built once "
+                             "(default 2)")
     parser.set_defaults(func=run)
 
 
@@ -77,25 +83,20 @@ def check_trec_input(requests: list[RerankRequest]) -> None:
         check_trec_ids(request.query_id, [doc.id or "" for doc in request.documents])
 
 
-@contextmanager
-def output_stream(path: str) -> Iterator[IO[str]]:
-    """stdout for ``-``, else an atomic writer (the file is replaced only on success)."""
-    from ..files import atomic_write
-
-    if path == "-":
-        yield sys.stdout
-        return
-    with atomic_write(path, "-o") as stream:
-        yield stream
-
-
 def run(args: argparse.Namespace) -> int:
     from ..aio import run_sync
     from ..eval.io import read_requests
+    from ..files import output_stream
     from ..registry import get_reranker
 
     check_flags(args)
     options = reranker_options(args)
+    if args.engine == "ray":
+        from .ray_engine import run_on_ray
+
+        if args.actors < 1 or args.workers != 1:
+            raise InvalidInput("--engine ray takes --actors N >= 1 (not --workers)")
+        return run_on_ray(args, options)
     requests = read_requests(args.input)
     if args.format == "trec":
         check_trec_input(requests)

@@ -40,6 +40,16 @@ CONNECTION_FLAGS = {"read_timeout_s": "--read-timeout", "max_connections": "--ma
 SERVER_MODULES = ("starlette", "uvicorn", "prometheus_client")  # the 'server' extra
 
 
+BUDGET_FLAGS: dict[str, tuple[Any, str]] = {  # issue 17
+    "budget_max_calls": (int, "LLM call attempts of all requests together"),
+    "budget_max_tokens": (int, "prompt + completion tokens of all requests together"),
+    "budget_max_cost_usd": (float, "US dollars of all requests together"),
+    "budget_store": (str, "redis://HOST:PORT/DB: one ledger for every replica naming it "
+                          "(unreachable: 503, no call is made)"),
+    "budget_name": (str, "the shared ledger's name (default 'default')"),
+}
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="serve the Cohere, Jina and TEI rerank APIs",
                                    description=__doc__,
@@ -73,6 +83,10 @@ def register(subparsers: Any) -> None:
     server.add_argument("--no-access-log", action="store_true", help="do not log each request")
     for name, text in LIMIT_FLAGS.items():
         server.add_argument("--" + name.replace("_", "-"), dest=name, type=int, help=text)
+    spend = parser.add_argument_group("server-wide budget (every request; every replica with "
+                                      "--budget-store)")
+    for name, (kind, text) in BUDGET_FLAGS.items():
+        spend.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     parser.set_defaults(func=run)
 
 
@@ -81,7 +95,8 @@ def _model_flags_given(args: argparse.Namespace) -> list[str]:
                                       ("-O", args.option), ("--name", args.name)] if value]
     return given + [DEDICATED_FLAGS[name] for name in ("api_base", "api_key", *LLM_FLAGS)
                     if getattr(args, name, None) is not None] + (
-        ["--no-cache or --cache-dir"] if args.no_cache or args.cache_dir else [])
+        ["--no-cache, --cache-dir or --cache"] if args.no_cache or args.cache_dir or args.cache
+        else [])
 
 
 def build_setup(args: argparse.Namespace) -> ServeSetup:
@@ -117,8 +132,10 @@ def build_setup(args: argparse.Namespace) -> ServeSetup:
         raise InvalidInput(f"--port must be in 0..65535, got {args.port}")
     if args.workers < 1:
         raise InvalidInput(f"--workers must be >= 1, got {args.workers}")
-    limits = {name: getattr(args, name) for name in (*LIMIT_FLAGS, *CONNECTION_FLAGS)
-              if getattr(args, name) is not None}
+    limits = {name: getattr(args, name) for name in (*LIMIT_FLAGS, *CONNECTION_FLAGS, *BUDGET_FLAGS)
+              if getattr(args, name, None) is not None}
+    if args.budget_name is not None and args.budget_store is None:
+        raise InvalidInput("--budget-name names a shared ledger: give --budget-store too")
     try:
         settings = ServerSettings(auth_token=token, **limits)
     except ValidationError as exc:

@@ -80,6 +80,7 @@ class RerankService:
             raise ValueError(f"default {self.default!r} is not one of the rerankers")
         self.settings = settings
         self.metrics = Metrics()
+        self.budget = settings.server_budget()  # issue 17: the server-wide spend cap
 
     def pick(self, name: str | None) -> tuple[str, Reranker]:
         """The reranker a request's ``model`` names (the default when it names none)."""
@@ -118,7 +119,7 @@ class RerankService:
             return name, RankedResults(query=query, results=[], strategy=reranker.name,
                                        model=reranker.model)
         passages = [truncate_word_tokens(text, max_tokens, direction) for text in texts]
-        results = await reranker.arank(query, passages, top_n)
+        results = await reranker.arank(query, passages, top_n, budget=self.budget)
         self.metrics.observe_usage(name, results.usage, len(texts))
         return name, results
 

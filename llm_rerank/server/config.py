@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..budget import Budget
 from ..errors import InvalidInput
 from ..registry import get_reranker, reranker_names
 from ..reranker import Reranker
@@ -113,6 +114,27 @@ class ServerSettings(BaseModel):
             raise ValueError("the auth token must be visible ASCII characters (letters, digits, "
                              "punctuation), as an HTTP header carries it")
         return token
+
+    # a spend cap over every request of the server (of every replica, with a store)
+    budget_max_calls: int | None = Field(default=None, ge=1, description="server-wide budget: "
+                                         "LLM call attempts")
+    budget_max_tokens: int | None = Field(default=None, ge=1, description="server-wide budget: "
+                                          "prompt + completion tokens")
+    budget_max_cost_usd: float | None = Field(default=None, gt=0, description="server-wide "
+                                              "budget: US dollars")
+    budget_store: str | None = Field(default=None, description="a redis:// URL: the server-wide "
+                                     "budget is one ledger for every replica naming it")
+    budget_name: str = Field(default="default", min_length=1, description="the shared ledger's "
+                             "name in the store")
+
+    def server_budget(self) -> Budget | None:
+        """The budget every request of this server is ranked under (``None``: none)."""
+        limits = (self.budget_max_calls, self.budget_max_tokens, self.budget_max_cost_usd)
+        if self.budget_store is None and all(limit is None for limit in limits):
+            return None
+        return Budget(max_calls=self.budget_max_calls, max_tokens=self.budget_max_tokens,
+                      max_cost_usd=self.budget_max_cost_usd, store=self.budget_store,
+                      name=self.budget_name)
 
 
 class ServeSetup(BaseModel):

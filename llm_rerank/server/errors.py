@@ -4,15 +4,15 @@ traceback.
 - 400: the body is not JSON (or not UTF-8, or nested too deeply);
 - 401: a token is required and ``Authorization: Bearer`` does not carry it;
 - 402: the reranker's per-query budget (``max_calls``, ``max_budget_tokens``,
-  ``max_cost_usd``) ran out under ``on_budget="raise"``; the same request would run out
-  again, so not 429;
+  ``max_cost_usd``) or the server-wide one (``--budget-*``) ran out under
+  ``on_budget="raise"``; the same request would run out again, so not 429;
 - 404: unknown route or unknown ``model``; 405: wrong method for the route;
 - 413: the body, the number of documents, the query or a passage (TEI ``truncate=false``) is
   over a limit; 415: the content type is not JSON;
 - 422: a field is missing or invalid (the message names it);
 - 502: the LLM provider failed for good (bad request, authentication, unknown model);
-- 503: the provider still failed after retries (rate limit, timeout, 5xx), with
-  ``Retry-After``;
+- 503: the provider still failed after retries (rate limit, timeout, 5xx), or the shared
+  budget's store cannot be reached (no call is made without its ledger), with ``Retry-After``;
 - 500: anything else (logged on one line with an id that the body repeats).
 
 A 502 or 503 names the failure (the error's type, the provider's HTTP status, the attempts)
@@ -33,7 +33,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from ..errors import BudgetExceeded, InvalidInput, LLMCallError
+from ..errors import BudgetExceeded, InvalidInput, LLMCallError, StoreUnavailable
 from ..failures import causes, retry_after_seconds
 
 log = logging.getLogger("llm_rerank.server")
@@ -87,9 +87,14 @@ def error_for(exc: Exception, *, retry_after_s: int) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, BudgetExceeded):
-        note = exc.results.budget_note if exc.results is not None else None
-        return ApiError(402, f"the reranker's per-query budget ran out ({note or 'budget'}); "
+        note = (exc.results.budget_note if exc.results is not None else None) or "budget"
+        if "shared budget" in note or "the batch's" in note:  # the server-wide budget
+            return ApiError(402, f"this server's budget ran out ({note})", "budget_exceeded")
+        return ApiError(402, f"the reranker's per-query budget ran out ({note}); "
                              "send fewer documents", "budget_exceeded")
+    if isinstance(exc, StoreUnavailable):
+        return ApiError(503, str(exc), "budget_store_unavailable",
+                        {"Retry-After": str(retry_after_s)})
     if isinstance(exc, LLMCallError):
         reason = provider_reason(exc)
         log.warning("LLM call failed (%s): %s", reason, _first_line(exc))

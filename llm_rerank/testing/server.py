@@ -73,6 +73,7 @@ class JudgeStats(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     peak_concurrency: int = 0
+    rate_limited: int = 0  # 429s sent because requests came faster than ``max_rpm``
     by_kind: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(KIND_NAMES, 0))
 
 
@@ -181,16 +182,21 @@ class JudgeServer:
     ``position_bias``, ``latency_ms``, ``error_rate``, ``garbage_rate``, ``seed``) are those
     of ``JudgeKnobs``; ``malformed_rate`` is the share of 200 answers that are not chat
     completions. ``port=0`` picks a free port; ``.url`` is the ``api_base`` to use with a
-    LiteLLM ``openai/...`` model.
+    LiteLLM ``openai/...`` model. ``max_rpm`` makes it a rate-limited provider: a token
+    bucket of one second's worth of requests, refilled at ``max_rpm`` a minute; a request
+    finding it empty gets a 429 with ``Retry-After: 1``.
     """
 
     def __init__(self, requests: Iterable[RerankRequest], qrels: Mapping[str, Mapping[str, int]],
                  *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False,
-                 malformed_rate: float = 0.0, **knobs: Any) -> None:
+                 malformed_rate: float = 0.0, max_rpm: float | None = None,
+                 **knobs: Any) -> None:
         if not 0 <= malformed_rate <= 1:
             raise ValueError(f"malformed_rate must be in [0, 1], got {malformed_rate!r}")
         self.judge = Judge(requests, qrels, **knobs)
         self.malformed_rate = malformed_rate
+        self.max_rpm = max_rpm
+        self._bucket = (max(1.0, (max_rpm or 0) / 60), time.monotonic())  # (tokens, when)
         self.model_name = MODEL_NAME
         self.verbose = verbose
         self._lock = threading.Lock()
@@ -287,7 +293,7 @@ class JudgeServer:
             self._stats.peak_concurrency = max(self._stats.peak_concurrency, self._in_flight)
         arrived = time.monotonic()
         try:
-            reply = self._complete(body, tag or {})
+            reply = self._over_rate() or self._complete(body, tag or {})
             if self.judge.knobs.latency_ms:  # the judge's own work happens within the delay
                 time.sleep(max(0.0, arrived + self.judge.knobs.latency_ms / 1000
                                - time.monotonic()))
@@ -295,6 +301,23 @@ class JudgeServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _over_rate(self) -> Reply | None:
+        """A 429 when the ``max_rpm`` bucket is empty, else ``None`` (one token taken)."""
+        if self.max_rpm is None:
+            return None
+        capacity, rate = max(1.0, self.max_rpm / 60), self.max_rpm / 60
+        with self._lock:
+            tokens, then = self._bucket
+            now = time.monotonic()
+            tokens = min(capacity, tokens + (now - then) * rate)
+            if tokens < 1:
+                self._bucket = (tokens, now)
+                self._stats.rate_limited += 1
+                return 429, error_body(429, "simulated rate limit: over max_rpm"), {
+                    "Retry-After": "1"}
+            self._bucket = (tokens - 1, now)
+        return None
 
     def _bad_request(self, message: str) -> Reply:
         with self._lock:
