@@ -251,7 +251,7 @@ def test_strict_passes_a_clean_run(source: Path, capsys: pytest.CaptureFixture[s
     (["-O", "model=fake/other"], "set model with -m/--model"),
     (["-O", "api_base=http://x"], "set api_base with --api-base"),
     (["-O", "api-key=k"], "set api_key with --api-key"),
-    (["-O", "cache=false"], "--no-cache or --cache-dir"),
+    (["-O", "cache=false"], "--cache, --cache-dir or --no-cache"),
     (["-O", "window_size=3", "-O", "window_size=4"], "window_size is given twice"),
     (["--no-cache", "--cache-dir", "c"], "contradict"),
 ])

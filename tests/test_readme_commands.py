@@ -55,6 +55,8 @@ COMPILE_ONLY = {
     'rr = ListwiseReranker("openai/gpt-4o-mini", instructions="Prefer passages with numbers.")':
         REMOTE,
     "from llm_rerank import PointwiseReranker": REMOTE,
+    'PointwiseReranker("openai/Qwen/Qwen2.5-1.5B-Instruct", api_base="http://127.0.0.1:8000/v1",':
+        REMOTE,
     "from llm_rerank import PairwiseReranker": REMOTE,
     "from llm_rerank import SetwiseReranker": REMOTE,
     "from llm_rerank import CrossEncoderReranker": "a Hugging Face download",

@@ -39,8 +39,8 @@ def run_on_ray(args: argparse.Namespace, options: dict[str, Any]) -> int:
     try:
         import ray
     except ImportError:
-        raise InvalidInput("--engine ray needs the 'ray' extra: "
-                           "pip install 'llm-rerank[ray]'") from None
+        raise InvalidInput("--engine ray needs the 'ray' extra; install it from the llm_rerank "
+                           "clone: pip install -e '.[ray]'") from None
     from ..eval.io import write_results
     from ..files import output_stream
     from ..integrations.ray import rerank_dataset

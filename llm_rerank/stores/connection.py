@@ -54,8 +54,8 @@ def import_redis() -> Any:
     try:
         import redis
     except ImportError:
-        raise InvalidInput("a redis:// store needs the 'redis' package: "
-                           "pip install 'llm-rerank[redis]'") from None
+        raise InvalidInput("a redis:// store needs the 'redis' package; install it from the "
+                           "llm_rerank clone: pip install -e '.[redis]'") from None
     return redis
 
 
