@@ -64,20 +64,24 @@ def ndcg10(rankings: dict[str, list[str]], qrels: Qrels) -> float:
 
 
 def rank_all(model: str, strategy: Strategy, requests: list[RerankRequest],
-             cache: str) -> tuple[list[RankedResults], list[float]]:
+             cache: str) -> tuple[list[RankedResults], list[float], list[float]]:
+    """Each query's results, wall time and this process's CPU time (all its threads: on a
+    shared machine the CPU time compares models better than the wall time)."""
     reranker = get_reranker(strategy.name, model=model, cache=cache, **strategy.options)
-    results, walls = [], []
+    results, walls, cpus = [], [], []
     for request in requests:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results.append(asyncio.run(reranker.arank(request.query, request.documents)))
         walls.append(time.perf_counter() - started)
-        print(f"  {request.query_id}: {walls[-1]:.1f} s, {results[-1].usage.llm_calls} calls",
-              flush=True)
-    return results, walls
+        cpus.append(time.process_time() - cpu)
+        print(f"  {request.query_id}: {walls[-1]:.1f} s ({cpus[-1]:.1f} s CPU), "
+              f"{results[-1].usage.llm_calls} calls", flush=True)
+    return results, walls, cpus
 
 
 def summarize(strategy: Strategy, requests: list[RerankRequest], qrels: Qrels,
-              results: list[RankedResults], walls: list[float]) -> dict[str, Any]:
+              results: list[RankedResults], walls: list[float],
+              cpus: list[float]) -> dict[str, Any]:
     """One table row's figures (means per query unless said otherwise)."""
     rankings = {r.query_id: [str(x.document.id) for x in res]
                 for r, res in zip(requests, results, strict=True)}
@@ -92,7 +96,7 @@ def summarize(strategy: Strategy, requests: list[RerankRequest], qrels: Qrels,
         "cache_hits": sum(r.usage.cache_hits for r in results),
         "prompt_tokens": sum(r.usage.prompt_tokens for r in results) / count,
         "completion_tokens": sum(r.usage.completion_tokens for r in results) / count,
-        "wall_s": statistics.mean(walls),
+        "wall_s": statistics.mean(walls), "cpu_s": statistics.mean(cpus),
         "parse_failures": sum(r.usage.parse_failures for r in results),
         "repairs": sum(r.usage.repairs for r in results),
         "with_errors": sum(1 for r in results if r.errors),
@@ -103,14 +107,15 @@ def summarize(strategy: Strategy, requests: list[RerankRequest], qrels: Qrels,
 
 def render(store: dict[str, dict[str, dict[str, Any]]]) -> str:
     header = ["strategy", "queries", "nDCG@10", "BM25 same queries", "delta", "calls/q",
-              "prompt tok/q", "compl. tok/q", "wall s/q", "parse fail", "repairs",
+              "prompt tok/q", "compl. tok/q", "wall s/q", "CPU s/q", "parse fail", "repairs",
               "q with errors", "q stopped", "pointwise sources"]
     parts = []
     for model, rows in store.items():
         table = [[r["strategy"], r["queries"], r["ndcg"], r["bm25"],
                   f"{r['ndcg'] - r['bm25']:+.4f}",
                   f"{r['calls']:.1f}", f"{r['prompt_tokens']:.0f}",
-                  f"{r['completion_tokens']:.0f}", f"{r['wall_s']:.1f}", r["parse_failures"],
+                  f"{r['completion_tokens']:.0f}", f"{r['wall_s']:.1f}",
+                  f"{r['cpu_s']:.1f}" if "cpu_s" in r else "-", r["parse_failures"],
                   r["repairs"], r["with_errors"], r["stopped"],
                   ", ".join(f"{k} {v}" for k, v in sorted(r["sources"].items())) or "-"]
                  for r in rows.values()]
@@ -121,13 +126,13 @@ def render(store: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 
 INTRO = """TREC DL19, BM25's top 20 per query, each strategy with each embedded model (CPU,
-llama.cpp, shared cores). nDCG@10 is compared with BM25's order on the same queries
-(BM25's nDCG@10 on the full top 100 of all 43 queries: 0.5058). Per query: calls, prompt
-and completion tokens (as llama.cpp counts them), wall time. Counts over all queries: parse
-failures, repairs, queries whose results carry errors or a stop reason, and for pointwise
-the ``details["source"]`` of each score (logprobs, text, parse_failed, error). Runs with a
-warm response cache (cache hits > 0) report cached wall times; the figures below come from
-cold runs.
+llama.cpp). nDCG@10 is compared with BM25's order on the same queries (BM25's nDCG@10 on the
+full top 100 of all 43 queries: 0.5058). Per query: calls, prompt and completion tokens (as
+llama.cpp counts them), wall time, and CPU time (the process's, all threads; the 2 cores were
+shared with other jobs, so wall times vary with their load: CPU time compares runs better).
+Counts over all queries: parse failures, repairs, queries whose results carry errors or a
+stop reason, and for pointwise the ``details["source"]`` of each score (logprobs, text,
+parse_failed, error). Unparsed answers are not cached, so every run made its calls.
 """
 
 
@@ -151,8 +156,8 @@ def main() -> None:
     for key in args.strategies.split(","):
         strategy = STRATEGIES[key]
         print(f"{args.model} {strategy.label} on {len(requests)} queries", flush=True)
-        results, walls = rank_all(args.model, strategy, requests, cache)
-        row = summarize(strategy, requests, qrels, results, walls)
+        results, walls, cpus = rank_all(args.model, strategy, requests, cache)
+        row = summarize(strategy, requests, qrels, results, walls, cpus)
         store.setdefault(args.model, {})[f"{key}/{len(requests)}/{args.top_k}"] = row
         store_path.parent.mkdir(exist_ok=True)
         store_path.write_text(json.dumps(store, indent=1))
