@@ -132,7 +132,8 @@ llama.cpp counts them), wall time, and CPU time (the process's, all threads; the
 shared with other jobs, so wall times vary with their load: CPU time compares runs better).
 Counts over all queries: parse failures, repairs, queries whose results carry errors or a
 stop reason, and for pointwise the ``details["source"]`` of each score (logprobs, text,
-parse_failed, error). Unparsed answers are not cached, so every run made its calls.
+parse_failed, error). Every run was cold (each strategy run once per model; the per-model
+response cache holds only parsed answers).
 """
 
 
