@@ -63,6 +63,14 @@ def ndcg10(rankings: dict[str, list[str]], qrels: Qrels) -> float:
     return evaluate(run, qrels, ["ndcg@10"]).mean["ndcg@10"]
 
 
+def references(requests: list[RerankRequest], qrels: Qrels) -> dict[str, float]:
+    """nDCG@10 of BM25's order and of the best order of the same candidates (by qrels)."""
+    bm25 = {r.query_id: [str(d.id) for d in r.documents] for r in requests}
+    best = {qid: sorted(ids, key=lambda doc: -qrels.get(qid, {}).get(doc, 0))
+            for qid, ids in bm25.items()}
+    return {"bm25": ndcg10(bm25, qrels), "ceiling": ndcg10(best, qrels)}
+
+
 def rank_all(model: str, strategy: Strategy, requests: list[RerankRequest],
              cache: str) -> tuple[list[RankedResults], list[float], list[float]]:
     """Each query's results, wall time and this process's CPU time (all its threads: on a
@@ -109,7 +117,10 @@ def render(store: dict[str, dict[str, dict[str, Any]]]) -> str:
     header = ["strategy", "queries", "nDCG@10", "BM25 same queries", "delta", "calls/q",
               "prompt tok/q", "compl. tok/q", "wall s/q", "CPU s/q", "parse fail", "repairs",
               "q with errors", "q stopped", "pointwise sources"]
-    parts = []
+    reference = store.pop("references", {})
+    parts = ["| queries x candidates | BM25 order | best order of the candidates (qrels) |\n"
+             "|---|---|---|\n" + "\n".join(f"| {key} | {r['bm25']:.4f} | {r['ceiling']:.4f} |"
+                                         for key, r in sorted(reference.items())) + "\n"]
     for model, rows in store.items():
         table = [[r["strategy"], r["queries"], r["ndcg"], r["bm25"],
                   f"{r['ndcg'] - r['bm25']:+.4f}",
@@ -140,7 +151,8 @@ response cache holds only parsed answers).
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="comma-separated; empty: only the references and the fragment")
     parser.add_argument("--queries", type=int, default=None, help="the first N queries")
     parser.add_argument("--top-k", type=int, default=20, help="BM25 candidates per query")
     parser.add_argument("--cache", default=None, help="response cache folder (default: "
@@ -154,16 +166,24 @@ def main() -> None:
     cache = args.cache or str(Path("/tmp/llm-rerank-embedded") / args.model.replace("/", "_"))
     store_path = Path(args.store)
     store = json.loads(store_path.read_text()) if store_path.is_file() else {}
-    for key in args.strategies.split(","):
+    store.setdefault("references", {})[f"{len(requests)} x {args.top_k}"] = references(
+        requests, qrels)
+    for key in filter(None, args.strategies.split(",")):
         strategy = STRATEGIES[key]
         print(f"{args.model} {strategy.label} on {len(requests)} queries", flush=True)
         results, walls, cpus = rank_all(args.model, strategy, requests, cache)
         row = summarize(strategy, requests, qrels, results, walls, cpus)
         store.setdefault(args.model, {})[f"{key}/{len(requests)}/{args.top_k}"] = row
-        store_path.parent.mkdir(exist_ok=True)
-        store_path.write_text(json.dumps(store, indent=1))
-        write_fragment("embedded", "Embedded models on TREC DL19 (top 20)",
-                       INTRO + "\n" + render(store))
+        save(store_path, store)
+    save(store_path, store)
+
+
+def save(path: Path, store: dict[str, Any]) -> None:
+    """Write the store and render the fragment from it."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(store, indent=1))
+    write_fragment("embedded", "Embedded models on TREC DL19 (top 20)",
+                   INTRO + "\n" + render(dict(store)))
 
 
 if __name__ == "__main__":
