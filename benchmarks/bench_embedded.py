@@ -143,8 +143,8 @@ llama.cpp counts them), wall time, and CPU time (the process's, all threads; the
 shared with other jobs, so wall times vary with their load: CPU time compares runs better).
 Counts over all queries: parse failures, repairs, queries whose results carry errors or a
 stop reason, and for pointwise the ``details["source"]`` of each score (logprobs, text,
-parse_failed, error). Every run was cold (each strategy run once per model; the per-model
-response cache holds only parsed answers).
+parse_failed, error). Data: `$LLM_RERANK_DATA/trec-dl19`. Every run was cold (each strategy
+run once per model; the per-model response cache holds only parsed answers).
 """
 
 
