@@ -116,7 +116,7 @@ def summarize(strategy: Strategy, requests: list[RerankRequest], qrels: Qrels,
 def render(store: dict[str, dict[str, dict[str, Any]]]) -> str:
     header = ["strategy", "queries", "nDCG@10", "BM25 same queries", "delta", "calls/q",
               "prompt tok/q", "compl. tok/q", "wall s/q", "CPU s/q", "parse fail", "repairs",
-              "q with errors", "q stopped", "pointwise sources"]
+              "q with errors", "q stopped", "score sources"]
     reference = store.pop("references", {})
     parts = ["| queries x candidates | BM25 order | best order of the candidates (qrels) |\n"
              "|---|---|---|\n" + "\n".join(f"| {key} | {r['bm25']:.4f} | {r['ceiling']:.4f} |"
@@ -142,9 +142,11 @@ full top 100 of all 43 queries: 0.5058). Per query: calls, prompt and completion
 llama.cpp counts them), wall time, and CPU time (the process's, all threads; the 2 cores were
 shared with other jobs, so wall times vary with their load: CPU time compares runs better).
 Counts over all queries: parse failures, repairs, queries whose results carry errors or a
-stop reason, and for pointwise the ``details["source"]`` of each score (logprobs, text,
-parse_failed, error). Data: `$LLM_RERANK_DATA/trec-dl19`. Every run was cold (each strategy
-run once per model; the per-model response cache holds only parsed answers).
+stop reason, and for pointwise and criteria the ``details["source"]`` of each score
+(logprobs, text, parse_failed, error). Data: `$LLM_RERANK_DATA/trec-dl19`. Every run was
+cold (each strategy run once per model; the per-model response cache holds only parsed
+answers). Not run yet: listwise preset="balanced" and pairwise heapsort (both models), and
+plain listwise for Gemma; all queries (only the first 3 of 43 were run).
 """
 
 
