@@ -82,6 +82,11 @@ class Budget:
         chain = self._chain()
         return any(b.max_tokens is not None or b.max_cost_usd is not None for b in chain)
 
+    @property
+    def limits_cost(self) -> bool:
+        """Whether this budget or a parent limits US dollars."""
+        return any(b.max_cost_usd is not None for b in self._chain())
+
     def _chain(self) -> list[Budget]:
         chain: list[Budget] = []
         budget: Budget | None = self

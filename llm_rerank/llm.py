@@ -27,7 +27,7 @@ from tenacity.wait import wait_base
 
 from .budget import Budget
 from .cache import cache_key
-from .errors import LLMCallError, StoreUnavailable
+from .errors import InvalidInput, LLMCallError, StoreUnavailable
 from .failures import (
     MAX_WAIT_S,
     Failure,
@@ -221,6 +221,12 @@ class LLMClient:
         )
         estimate = self._estimate(messages, call_params) if (budget and budget.limits_spend) \
             or (self._rate is not None and self._rate.counts_tokens) else (0, 0.0)
+        if budget is not None and budget.limits_cost and estimate[1] <= 0:
+            raise InvalidInput(
+                f"max_cost_usd cannot limit {self.model}: its price is unknown (or zero) by "
+                "LiteLLM's table, so every call would look free; pass price=(input, output) "
+                "US dollars per token (or register_price), or limit max_calls or "
+                "max_budget_tokens instead")
         loop = asyncio.get_running_loop()
         attempts = 0
         try:

@@ -404,7 +404,8 @@ class LiteLLMTransport:
         return count_tokens(self.model, messages)
 
     def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return estimate_cost(self.model, prompt_tokens, completion_tokens)
+        ensure_custom_provider(self.model)  # LiteLLM prices a custom provider's models once
+        return estimate_cost(self.model, prompt_tokens, completion_tokens)  # it knows them
 
     def is_transient(self, exc: BaseException) -> bool:
         """LiteLLM's timeout, rate-limit, connection and server error types."""
