@@ -27,7 +27,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,11 +36,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import JUDGE_MODEL, data_dir, free_port, judge_server, markdown_table, write_fragment
+from harness import (
+    JUDGE_MODEL,
+    data_dir,
+    free_port,
+    healthy_process,
+    judge_server,
+    markdown_table,
+    serve_command,
+    write_fragment,
+)
 
 from llm_rerank.eval import RerankRequest, load_trec_dl19
 
-CLI = "import sys; from llm_rerank.cli import main; sys.exit(main())"
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DOCS_PER_REQUEST = 20
@@ -69,18 +76,6 @@ def _parent(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return -1
-
-
-def judge_pid(port: int) -> int:
-    """The judge-server process listening on ``port`` (found by its command line)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if b"judge-server" in args and str(port).encode() in args:
-                return int(entry)
-    raise RuntimeError(f"no judge-server process on port {port}")
 
 
 class Stub(BaseHTTPRequestHandler):
@@ -117,6 +112,15 @@ def failing_endpoint(status: int) -> Iterator[str]:
         server.server_close()
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then kill after 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
 def serve(config: dict[str, Any], workers: int, folder: Path) -> Iterator[tuple[str, Any, Path]]:
     """``llm-rerank serve --config`` on a free port; yields (url, process, stderr path)."""
@@ -124,31 +128,11 @@ def serve(config: dict[str, Any], workers: int, folder: Path) -> Iterator[tuple[
     config_path.write_text(json.dumps(config))
     port = free_port()
     stderr = folder / f"serve-{workers}.log"
-    command = [sys.executable, "-c", CLI, "serve", "--config", str(config_path), "--port",
-               str(port), "--workers", str(workers), "--auth-token", TOKEN, "--no-access-log"]
-    with stderr.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
+    command = serve_command(port, "--config", str(config_path), "--workers", str(workers),
+                            "--auth-token", TOKEN)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {stderr.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve did not answer /health")
-            time.sleep(0.2)
+    with healthy_process(command, url, stderr, stop=terminate) as process:
         yield url, process, stderr
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # ---- (a) load -----------------------------------------------------------------------------
@@ -375,7 +359,6 @@ def main() -> None:
             judge_server(requests, qrels, latency_ms=LATENCY_MS) as judge, \
             failing_endpoint(401) as refusing, failing_endpoint(503) as unavailable:
         folder = Path(tmp)
-        judge_port = int(judge.url.rsplit(":", 1)[1].split("/")[0])
         common = {"api_key": "x", "cache": False}
         config = {"rerankers": {
             "listwise": {"strategy": "listwise", "model": JUDGE_MODEL, "api_base": judge.url,
@@ -391,7 +374,7 @@ def main() -> None:
         }, "default": "listwise"}
         for workers in args.workers:
             with serve(config, workers, folder) as (url, process, stderr):
-                pids = (process.pid, judge_pid(judge_port))
+                pids = (process.pid, judge.pid)
                 if workers == args.workers[0]:  # the critical path, without queueing
                     load_rows.append(load_row(workers, url, *pids, bodies[:SERIAL], 1))
                 load_rows.append(load_row(workers, url, *pids, bodies, args.clients))

@@ -25,7 +25,6 @@ import contextlib
 import random
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,12 +33,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from harness import free_port, markdown_table, write_fragment
+from harness import (
+    JUDGE_MODEL,
+    free_port,
+    healthy_process,
+    markdown_table,
+    serve_command,
+    write_fragment,
+)
 
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.models import Document
 
-CLI = "import sys; from llm_rerank.cli import main; sys.exit(main())"
 WORDS = ["solar", "panel", "roof", "grid", "battery", "inverter", "cell", "light", "energy",
          "storage", "winter", "cloud", "voltage", "meter", "tariff", "export", "heat", "pump"]
 
@@ -68,31 +73,6 @@ def run_judge(args: argparse.Namespace) -> None:
                 error_rate=args.error_rate, malformed_rate=args.malformed_rate).serve_forever()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not become healthy")
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def started(command: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
-    try:
-        wait_healthy(url, process, log)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
 @contextlib.contextmanager
 def judge_and_serve(folder: Path, *, queries: int, documents: int, latency_ms: float,
                     error_rate: float = 0.0, malformed_rate: float = 0.0,
@@ -104,11 +84,11 @@ def judge_and_serve(folder: Path, *, queries: int, documents: int, latency_ms: f
              str(queries), "--documents", str(documents), "--latency-ms", str(latency_ms),
              "--error-rate", str(error_rate), "--malformed-rate", str(malformed_rate)]
     judge_url, serve_url = f"http://127.0.0.1:{judge_port}", f"http://127.0.0.1:{serve_port}"
-    serve = [*(prefix or []), sys.executable, "-c", CLI, "serve", "-m", "openai/judge",
-             "--api-base", f"{judge_url}/v1", "--api-key", "x", "--no-cache",
-             "--port", str(serve_port), "--no-access-log", *serve_args]
-    with started(judge, judge_url, folder / "judge.log"), \
-            started(serve, serve_url, folder / "serve.log"):
+    serve = [*(prefix or []), *serve_command(serve_port, "-m", JUDGE_MODEL, "--api-base",
+                                             f"{judge_url}/v1", "--api-key", "x",
+                                             "--no-cache", *serve_args)]
+    with healthy_process(judge, judge_url, folder / "judge.log"), \
+            healthy_process(serve, serve_url, folder / "serve.log"):
         yield judge_url, serve_url, folder / "serve.log"
 
 
