@@ -23,16 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness import (
-    JudgeProcess,
-    data_dir,
-    input_order,
-    judge_reranker,
-    judge_server,
-    markdown_table,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import JudgeProcess, markdown_table, write_fragment
 from langchain_core.documents import Document as LCDocument
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
@@ -93,19 +85,19 @@ async def garbage(reranker: Reranker, request: RerankRequest) -> list[str]:
 
 
 def listwise_on(url: str) -> Reranker:
-    return judge_reranker("listwise", url, max_concurrency=16, **LISTWISE)
+    return harness.judge_reranker("listwise", url, max_concurrency=16, **LISTWISE)
 
 
 async def mean_ndcg(rank: Ranker, reranker: Reranker, requests: list[RerankRequest],
                     qrels: dict[str, dict[str, int]]) -> float:
     ranked = await asyncio.gather(*(rank(reranker, r) for r in requests))
-    return scores({r.query_id: ids for r, ids in zip(requests, ranked, strict=True)},
+    return harness.scores({r.query_id: ids for r, ids in zip(requests, ranked, strict=True)},
                   qrels)["ndcg@10"]
 
 
 def quality(requests: list[RerankRequest], qrels: dict[str, dict[str, int]],
             judge_process: JudgeProcess) -> str:
-    bm25 = scores(input_order(requests), qrels)["ndcg@10"]
+    bm25 = harness.scores(harness.input_order(requests), qrels)["ndcg@10"]
     rows: list[list[object]] = [["BM25 order (no reranking)", bm25, "-", "-"]]
     cases: list[tuple[str, Ranker]] = [
         ("`Reranker.arank`, plain text", direct),
@@ -141,7 +133,7 @@ def score_checks(requests: list[RerankRequest], judge_process: JudgeProcess) -> 
     sample = [RerankRequest(r.query_id, r.query, r.documents[:20]) for r in requests[:5]]
     cutoff = SimilarityPostprocessor(similarity_cutoff=0.0)
     for strategy, options in STRATEGIES.items():
-        ranker = judge_reranker(strategy, judge_process.url, **options)
+        ranker = harness.judge_reranker(strategy, judge_process.url, **options)
         kept = total = scored = 0
         for request in sample:
             nodes = ranker.as_llamaindex_postprocessor().postprocess_nodes(
@@ -185,8 +177,8 @@ def main() -> None:
     parser.add_argument("--data")
     parser.add_argument("--runs", type=int, default=3, help="overhead repetitions (3)")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
-    with judge_server(requests, qrels) as judge_process:
+    requests, qrels = load_trec_dl19(harness.data_dir(args.data))
+    with harness.judge_server(requests, qrels) as judge_process:
         sections = [
             "### Quality through the adapters\n\n" + quality(requests, qrels, judge_process),
             "### Scores through the adapters\n\n" + score_checks(requests, judge_process),

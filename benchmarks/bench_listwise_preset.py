@@ -22,16 +22,8 @@ import statistics
 import time
 from typing import Any
 
-from harness import (
-    data_dir,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    mean_score,
-    run_batch,
-    write_fragment,
-)
+import harness
+from harness import log, markdown_table, write_fragment
 
 from llm_rerank import ListwiseReranker
 from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19
@@ -45,7 +37,7 @@ METHODS: dict[str, dict[str, Any]] = {
 
 def listwise(url: str, options: dict[str, Any], **extra: Any) -> ListwiseReranker:
     """A listwise reranker on the judge at its DEFAULT concurrency unless ``extra`` sets it."""
-    ranker = judge_reranker("listwise", url, **options, **extra)
+    ranker = harness.judge_reranker("listwise", url, **options, **extra)
     if "max_concurrency" not in extra:  # the harness sets 64; the timing run wants defaults
         ranker = ListwiseReranker(ranker.model or "", api_base=url, api_key="x", cache=False,
                                   **options)
@@ -59,12 +51,12 @@ def quality(requests: list[RerankRequest], qrels: Qrels, seeds: list[int], bias:
     batch = [(r.query, list(r.documents)) for r in requests]
     outcomes: dict[str, list[tuple[float, float, float]]] = {m: [] for m in METHODS}
     for seed in seeds:
-        with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
+        with harness.judge_server(requests, qrels, noise=NOISE, position_bias=bias,
                           seed=seed) as server:
             for method, options in METHODS.items():
                 rr = listwise(server.url, options, max_concurrency=QUALITY_CONCURRENCY)
-                results = run_batch(rr, batch, desc=f"{method} seed {seed}", top_n=10)
-                score = mean_score(requests, results, qrels)
+                results = harness.run_batch(rr, batch, desc=f"{method} seed {seed}", top_n=10)
+                score = harness.mean_score(requests, results, qrels)
                 calls = statistics.mean(res.usage.llm_calls for res in results)
                 rounds = statistics.mean(res[0].details["rounds"] for res in results)
                 outcomes[method].append((score, calls, rounds))
@@ -149,7 +141,7 @@ def main() -> None:
     parser.add_argument("--timing-queries", type=int, default=43,
                         help="DL19 queries in the timing run (default all 43)")
     args = parser.parse_args()
-    folder = data_dir(args.data)
+    folder = harness.data_dir(args.data)
     started = time.perf_counter()
     sections, checks = [], []
     for bias in args.bias:
@@ -164,7 +156,7 @@ def main() -> None:
             checks.append(ok)
     dl19, dl19_qrels = load_trec_dl19(folder)
     timing_requests = dl19[: args.timing_queries]
-    with judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
+    with harness.judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
         walls = asyncio.run(timed(server.url, timing_requests))
     log(started, "timing done")
     timing, timing_ok = timing_section(walls, args.latency_ms, len(timing_requests))

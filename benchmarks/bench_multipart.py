@@ -22,15 +22,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness import (
-    input_order,
-    judge_reranker,
-    markdown_table,
-    rankings,
-    run_batch,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import markdown_table, write_fragment
 
 from llm_rerank.data import MultipartSample, load_multipart
 from llm_rerank.strategies.criteria import CriteriaReranker
@@ -68,12 +61,12 @@ METRICS = ["ndcg@10", "aspect_recall@10", "alpha_ndcg@10", "aspect_recall@3", "a
 
 
 def evaluate(sample: MultipartSample, system: System, url: str) -> list[object]:
-    ranker = judge_reranker(system.strategy, url, **system.options)
+    ranker = harness.judge_reranker(system.strategy, url, **system.options)
     batch = [(r.query, r.documents, None,
               [text for _, text in sample.parts[r.query_id]] if system.given_criteria else None)
              for r in sample.requests]
-    results = run_batch(ranker, batch, desc=system.label)
-    found = scores(rankings(sample.requests, results), sample.qrels, METRICS,
+    results = harness.run_batch(ranker, batch, desc=system.label)
+    found = harness.scores(harness.rankings(sample.requests, results), sample.qrels, METRICS,
                    sample.aspect_qrels)
     calls = statistics.fmean(r.usage.llm_calls for r in results)
     tokens = statistics.fmean(r.usage.prompt_tokens + r.usage.completion_tokens
@@ -82,7 +75,8 @@ def evaluate(sample: MultipartSample, system: System, url: str) -> list[object]:
 
 
 def first_stage(sample: MultipartSample) -> list[object]:
-    found = scores(input_order(sample.requests), sample.qrels, METRICS, sample.aspect_qrels)
+    found = harness.scores(harness.input_order(sample.requests), sample.qrels, METRICS,
+                           sample.aspect_qrels)
     return ["first stage (shuffled)", *found.values(), "0", "0"]
 
 

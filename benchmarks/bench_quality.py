@@ -23,22 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import (
-    MAX_CONCURRENCY,
-    arguments,
-    batch_of,
-    data_dir,
-    input_order,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    per_query,
-    rankings,
-    run_batch,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import MAX_CONCURRENCY, log, markdown_table, write_fragment
 
 from llm_rerank import LLMReranker, RankedResults
 from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19, write_results
@@ -115,7 +101,7 @@ class Dataset:
 
 
 def mean_ndcg(ranked: dict[str, list[str]], qrels: Qrels) -> float:
-    return scores(ranked, qrels)["ndcg@10"]
+    return harness.scores(ranked, qrels)["ndcg@10"]
 
 
 def judge_grades(dataset: Dataset) -> dict[str, list[int]]:
@@ -147,7 +133,7 @@ def reference_rows(dataset: Dataset) -> dict[str, float]:
     ideal = sorted_by(dataset, {r.query_id: [float(dataset.qrels.get(r.query_id, {}).get(
         str(d.id), 0)) for d in r.documents] for r in dataset.requests})
     return {
-        "input": mean_ndcg(input_order(dataset.requests), dataset.qrels),
+        "input": mean_ndcg(harness.input_order(dataset.requests), dataset.qrels),
         "ceiling": mean_ndcg(sorted_by(dataset, as_float), dataset.qrels),
         "label_ceiling": mean_ndcg(sorted_by(dataset, labels), dataset.qrels),
         "ideal": mean_ndcg(ideal, dataset.qrels),
@@ -179,19 +165,19 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 
 
 def run_strategy(strategy: Strategy, url: str, dataset: Dataset, tiktoken: bool) -> Outcome:
-    ranker = judge_reranker(strategy.name, url, **strategy.options)
+    ranker = harness.judge_reranker(strategy.name, url, **strategy.options)
     assert isinstance(ranker, LLMReranker)
     tally = TokenTally()
     if tiktoken:
         count_tiktoken(ranker, tally)
     started = time.perf_counter()
-    results = run_batch(ranker, batch_of(dataset.requests), desc=strategy.label)
+    results = harness.run_batch(ranker, harness.batch_of(dataset.requests), desc=strategy.label)
     count = len(results)
     return Outcome(
-        ndcg=mean_ndcg(rankings(dataset.requests, results), dataset.qrels),
-        calls=per_query(results, "llm_calls"),
-        prompt_tokens=per_query(results, "prompt_tokens"),
-        completion_tokens=per_query(results, "completion_tokens"),
+        ndcg=mean_ndcg(harness.rankings(dataset.requests, results), dataset.qrels),
+        calls=harness.per_query(results, "llm_calls"),
+        prompt_tokens=harness.per_query(results, "prompt_tokens"),
+        completion_tokens=harness.per_query(results, "completion_tokens"),
         wall_s=time.perf_counter() - started,
         parse_failures=sum(res.usage.parse_failures for res in results),
         tiktoken_prompt=tally.prompt / count if tiktoken else None,
@@ -286,13 +272,13 @@ def cost_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outc
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = harness.arguments(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     parser.add_argument("--trec-out", default="/work/runs/dl19_listwise_perfect.trec",
                         help="where to write the DL19 listwise perfect-judge run ('' skips)")
     parser.add_argument("--no-fragment", action="store_true", help="print, do not write")
     args = parser.parse_args()
-    folder = data_dir(args.data)
+    folder = harness.data_dir(args.data)
     datasets = [Dataset("dl19", "DL19", *load_trec_dl19(folder)),
                 Dataset("noveleval", "NovelEval", *load_noveleval(folder))]
     if args.queries:
@@ -303,7 +289,7 @@ def main() -> None:
     started = time.perf_counter()
     for dataset in datasets:
         for judge in JUDGES:
-            with judge_server(dataset.requests, dataset.qrels, noise=judge.noise,
+            with harness.judge_server(dataset.requests, dataset.qrels, noise=judge.noise,
                               position_bias=judge.position_bias, seed=args.seed) as server:
                 for strategy in STRATEGIES:
                     if dataset.key not in strategy.datasets:

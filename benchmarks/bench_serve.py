@@ -35,17 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
-from harness import (
-    JUDGE_MODEL,
-    data_dir,
-    free_port,
-    healthy_process,
-    judge_server,
-    markdown_table,
-    serve_command,
-    write_fragment,
-)
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
 from llm_rerank.eval import RerankRequest, load_trec_dl19
 
@@ -126,12 +118,12 @@ def serve(config: dict[str, Any], workers: int, folder: Path) -> Iterator[tuple[
     """``llm-rerank serve --config`` on a free port; yields (url, process, stderr path)."""
     config_path = folder / f"serve-{workers}.json"
     config_path.write_text(json.dumps(config))
-    port = free_port()
+    port = harness.free_port()
     stderr = folder / f"serve-{workers}.log"
-    command = serve_command(port, "--config", str(config_path), "--workers", str(workers),
+    command = harness.serve_command(port, "--config", str(config_path), "--workers", str(workers),
                             "--auth-token", TOKEN)
     url = f"http://127.0.0.1:{port}"
-    with healthy_process(command, url, stderr, stop=terminate) as process:
+    with harness.healthy_process(command, url, stderr, stop=terminate) as process:
         yield url, process, stderr
 
 
@@ -350,13 +342,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
+    requests, qrels = load_trec_dl19(harness.data_dir(args.data))
     bodies = payloads(requests, args.requests)
     load_rows: list[list[object]] = []
     hostile_rows: list[list[object]] = []
     health: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, \
-            judge_server(requests, qrels, latency_ms=LATENCY_MS) as judge, \
+            harness.judge_server(requests, qrels, latency_ms=LATENCY_MS) as judge, \
             failing_endpoint(401) as refusing, failing_endpoint(503) as unavailable:
         folder = Path(tmp)
         common = {"api_key": "x", "cache": False}

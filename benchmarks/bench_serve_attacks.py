@@ -32,15 +32,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import harness
 import httpx
-from harness import (
-    JUDGE_MODEL,
-    free_port,
-    healthy_process,
-    markdown_table,
-    serve_command,
-    write_fragment,
-)
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.models import Document
@@ -79,16 +73,16 @@ def judge_and_serve(folder: Path, *, queries: int, documents: int, latency_ms: f
                     serve_args: list[str], prefix: list[str] | None = None
                     ) -> Iterator[tuple[str, str, Path]]:
     """The judge and ``serve`` as subprocesses: (judge root URL, serve URL, serve log)."""
-    judge_port, serve_port = free_port(), free_port()
+    judge_port, serve_port = harness.free_port(), harness.free_port()
     judge = [sys.executable, __file__, "judge", "--port", str(judge_port), "--queries",
              str(queries), "--documents", str(documents), "--latency-ms", str(latency_ms),
              "--error-rate", str(error_rate), "--malformed-rate", str(malformed_rate)]
     judge_url, serve_url = f"http://127.0.0.1:{judge_port}", f"http://127.0.0.1:{serve_port}"
-    serve = [*(prefix or []), *serve_command(serve_port, "-m", JUDGE_MODEL, "--api-base",
+    serve = [*(prefix or []), *harness.serve_command(serve_port, "-m", JUDGE_MODEL, "--api-base",
                                              f"{judge_url}/v1", "--api-key", "x",
                                              "--no-cache", *serve_args)]
-    with healthy_process(judge, judge_url, folder / "judge.log"), \
-            healthy_process(serve, serve_url, folder / "serve.log"):
+    with harness.healthy_process(judge, judge_url, folder / "judge.log"), \
+            harness.healthy_process(serve, serve_url, folder / "serve.log"):
         yield judge_url, serve_url, folder / "serve.log"
 
 

@@ -23,14 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import (
-    JUDGE_MODEL,
-    JudgeProcess,
-    data_dir,
-    judge_server,
-    markdown_table,
-    write_fragment,
-)
+import harness
+from harness import JUDGE_MODEL, JudgeProcess, markdown_table, write_fragment
 
 from llm_rerank import ListwiseReranker, LLMReranker, PointwiseReranker, RankedResults
 from llm_rerank.eval import RerankRequest, load_trec_dl19
@@ -114,11 +108,11 @@ def main() -> None:
                         help="runs of each listwise batch; the median is shown (default 3)")
     parser.add_argument("--queries", type=int, help="only the first N queries (a quick check)")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
+    requests, qrels = load_trec_dl19(harness.data_dir(args.data))
     requests = requests[: args.queries] if args.queries else requests
     latency = args.latency_ms / 1000
     started = time.perf_counter()
-    with judge_server(requests, qrels, latency_ms=args.latency_ms) as judge:
+    with harness.judge_server(requests, qrels, latency_ms=args.latency_ms) as judge:
         found = asyncio.run(measure(judge, requests, args.concurrency, args.repeats))
     total = time.perf_counter() - started
 

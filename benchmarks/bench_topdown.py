@@ -19,21 +19,8 @@ import asyncio
 import statistics
 import time
 
-from harness import (
-    MAX_CONCURRENCY,
-    arguments,
-    batch_of,
-    dl19,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    mean_score,
-    per_query,
-    run_batch,
-    subset,
-    write_fragment,
-)
+import harness
+from harness import MAX_CONCURRENCY, log, markdown_table, per_query, subset, write_fragment
 
 from llm_rerank import Document, RankedResults, Reranker
 from llm_rerank.eval import Qrels, RerankRequest
@@ -44,7 +31,7 @@ Batch = list[tuple[str, list[Document]]]
 
 
 def listwise(url: str, method: str, m: int = 1) -> Reranker:
-    return judge_reranker("listwise", url, method=method, num_permutations=m)
+    return harness.judge_reranker("listwise", url, method=method, num_permutations=m)
 
 
 def rounds(results: list[RankedResults]) -> float:
@@ -52,7 +39,7 @@ def rounds(results: list[RankedResults]) -> float:
 
 
 def run(rr: Reranker, batch: Batch) -> list[RankedResults]:
-    return run_batch(rr, batch, top_n=10)
+    return harness.run_batch(rr, batch, top_n=10)
 
 
 def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
@@ -61,10 +48,10 @@ def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
     scores: dict[tuple[str, str], float] = {}
     for judge, knobs in (("perfect", {}), ("noisy + biased", {"noise": NOISE,
                                                               "position_bias": BIAS})):
-        with judge_server(requests, qrels, **knobs) as server:
+        with harness.judge_server(requests, qrels, **knobs) as server:
             for method in METHODS:
                 results = run(listwise(server.url, method), batch)
-                score = mean_score(requests, results, qrels)
+                score = harness.mean_score(requests, results, qrels)
                 scores[(judge, method)] = score
                 rows.append([method, judge, score, f"{per_query(results, 'llm_calls'):.1f}",
                              f"{rounds(results):.1f}",
@@ -92,18 +79,18 @@ def consistency(requests: list[RerankRequest], qrels: Qrels, batch: Batch, seeds
     """(nDCG@10, calls per query) per (strategy, m), one entry per judge seed."""
     outcomes: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for seed in seeds:
-        with judge_server(requests, qrels, noise=NOISE, position_bias=BIAS,
+        with harness.judge_server(requests, qrels, noise=NOISE, position_bias=BIAS,
                           seed=seed) as server:
             for m in ms:
                 variants: list[tuple[str, Reranker, int]] = [
                     (f"listwise {method}", listwise(server.url, method, m), len(batch))
                     for method in METHODS]
                 if setwise_queries:
-                    variants.append(("setwise c=3 k=10", judge_reranker(
+                    variants.append(("setwise c=3 k=10", harness.judge_reranker(
                         "setwise", server.url, num_permutations=m, k=10), setwise_queries))
                 for label, rr, count in variants:
                     results = run(rr, batch[:count])
-                    score = mean_score(requests[:count], results, qrels)
+                    score = harness.mean_score(requests[:count], results, qrels)
                     calls = per_query(results, "llm_calls")
                     outcomes.setdefault((label, m), []).append((score, calls))
                     log(started, f"seed {seed}, {label}, m={m}: nDCG@10 {score:.4f}, "
@@ -170,7 +157,7 @@ def how_to_read(rows: list[list[object]], scores: dict[tuple[str, str], float],
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = harness.arguments(__doc__)
     parser.add_argument("--latency-ms", type=float, default=300.0,
                         help="the judge's latency for the timing run (default 300)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -180,12 +167,12 @@ def main() -> None:
     parser.add_argument("--setwise-queries", type=int, default=0,
                         help="also run setwise self-consistency on the first N queries")
     args = parser.parse_args()
-    requests, qrels = dl19(args)
-    batch = batch_of(requests)
+    requests, qrels = harness.dl19(args)
+    batch = harness.batch_of(requests)
     started = time.perf_counter()
 
     rows, scores = quality(requests, qrels, batch, started)
-    with judge_server(requests, qrels, latency_ms=args.latency_ms) as server:
+    with harness.judge_server(requests, qrels, latency_ms=args.latency_ms) as server:
         walls = asyncio.run(timed(server.url, batch))
     log(started, "timing done")
     wall = {method: statistics.mean(values) for method, values in walls.items()}
