@@ -1,16 +1,5 @@
-"""The LangChain and LlamaIndex adapters on TREC DL19, against the simulated judge.
-
-1. Quality through the adapters: nDCG@10 of listwise (window 20, step 10) on the 43 DL19
-   queries x BM25 top-100 with a perfect judge, called directly, through the LangChain
-   compressor and through the LlamaIndex postprocessor with each ``metadata_mode`` (nodes
-   carry ``docid``/``source``/``retriever`` metadata); the judge's ``unmatched_passages``
-   for each, and one row with the metadata matching of the judge switched off (the judge
-   before this change) and one with every passage replaced by unrelated text.
-2. Scores through the adapters: every strategy on 5 queries x top-20; nodes kept by
-   LlamaIndex's ``SimilarityPostprocessor(similarity_cutoff=0.0)`` after the postprocessor,
-   and LangChain documents carrying a float ``relevance_score``.
-3. Overhead: the same 43 queries, direct ``arank`` vs each adapter, interleaved per query,
-   wall time side by side (ratios; the machine is shared, so absolute times are noisy).
+"""The LangChain and LlamaIndex adapters against direct ``arank`` on the simulated judge:
+nDCG@10 per adapter and ``metadata_mode``, float scores through both, and their overhead.
 
 Usage: python benchmarks/bench_adapters.py [--data DIR] [--runs 3]
 """

@@ -1,14 +1,5 @@
-"""``ListwiseReranker(preset="balanced")`` against RankGPT's sliding window and plain top-down,
-on TREC DL19 (BM25 top-100) and NovelEval (20 passages per query), under the simulated judge.
-
-(1) Quality: nDCG@10 under the noisy (1.0), position-biased (``--bias``, by default both 0.5
-and 1.0, the latter bench_topdown.py's noisy rows) judge, judge seeds 0, 1, 2, all queries at once
-(``max_concurrency=64``); calls per query and sequential rounds (``details["rounds"]``).
-The target: the preset beats sliding by at least 0.03 on the mean over the seeds, on each
-data set, at no more than twice sliding's calls and in at most 3 rounds. (2) Wall time per
-query on DL19 with the judge answering after ``--latency-ms`` (300), one query at a time, the
-methods taking turns, each at its DEFAULT options (no ``max_concurrency`` given); the
-target: top-down at most 0.5x sliding's time.
+"""``ListwiseReranker(preset="balanced")`` against sliding and top-down on DL19 and NovelEval:
+nDCG@10 under noisy, position-biased judges (per bias and seed), then wall time per query.
 
 Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 0.5 1.0]
        [--seeds 0 1 2] [--latency-ms 300] [--timing-queries N]
@@ -89,23 +80,6 @@ def quality_section(name: str, outcomes: dict[str, list[tuple[float, float, floa
     return f"**{name}**\n\n{table}\n\n{verdict}", ok
 
 
-async def timed(url: str, requests: list[RerankRequest]) -> dict[str, list[float]]:
-    """Wall seconds per query at each method's default options, one query at a time, the
-    methods taking turns (their order rotating query by query)."""
-    rerankers = {method: listwise(url, options) for method, options in METHODS.items()}
-    first = requests[0]
-    await rerankers["sliding"].arank(first.query, first.documents[:2])  # warm up LiteLLM
-    walls: dict[str, list[float]] = {method: [] for method in METHODS}
-    names = list(METHODS)
-    for position, request in enumerate(requests):
-        turn = position % len(names)
-        for method in names[turn:] + names[:turn]:
-            began = time.perf_counter()
-            await rerankers[method].arank(request.query, request.documents, top_n=10)
-            walls[method].append(time.perf_counter() - began)
-    return walls
-
-
 def timing_section(walls: dict[str, list[float]], latency_ms: float,
                    queries: int) -> tuple[str, bool]:
     rows: list[list[object]] = []
@@ -157,7 +131,9 @@ def main() -> None:
     dl19, dl19_qrels = load_trec_dl19(folder)
     timing_requests = dl19[: args.timing_queries]
     with harness.judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
-        walls = asyncio.run(timed(server.url, timing_requests))
+        walls = asyncio.run(harness.interleaved_walls(
+            {method: listwise(server.url, options) for method, options in METHODS.items()},
+            harness.batch_of(timing_requests)))
     log(started, "timing done")
     timing, timing_ok = timing_section(walls, args.latency_ms, len(timing_requests))
     body = (

@@ -1,17 +1,8 @@
-"""Multi-part queries: criteria reranking against whole-query listwise and pointwise.
+"""Multi-part queries on the bundled sample: criteria reranking against whole-query listwise
+and pointwise, per judge and on the one-part passages; ``--local`` also decomposes every
+query with the embedded model.
 
-On the bundled multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded
-per part) under the simulated judge, perfect and noisy + position-biased, it reports
-nDCG@10 (overall grades), aspect recall@10 and alpha-nDCG@10 (per-part grades; @3 too,
-where the top is tighter), on the whole sample and on its passages that answer one part
-at most, with LLM calls and tokens per query. The per-part judgments are simulated: the
-judge answers each criterion from the sample's per-part grades, so these figures show
-what the strategies do with a judge of that quality, not how a real model judges parts.
-With ``--local`` it also decomposes every sample query with the embedded model
-(``local/smollm2-135m``) and reports what it produced and how often it fell back.
-
-    python benchmarks/bench_multipart.py            # simulated judge (a few minutes)
-    python benchmarks/bench_multipart.py --local    # + decomposition on the local model
+Usage: python benchmarks/bench_multipart.py [--seed 0] [--local]
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Pairwise PRP under a position-biased judge: asking both orders vs one order.
-
-The judge adds ``position_bias`` to the grade of the passage shown first and Gaussian noise
-0.5 to every grade. One-order pairwise (``both_orders=False``) asks (A=challenger,
-B=incumbent) once and takes the answer, run with the bundled prompt (challenger shown first)
-and with the prompt's passages swapped (incumbent shown first: a bias toward the second
-passage); both-order pairwise asks (A, B) and (B, A) and counts an inconsistent pair as a
-tie (settled by net wins so far, then input order). On TREC DL19, BM25 top-100.
+"""Pairwise PRP under a position-biased judge: both orders against one order (challenger or
+incumbent shown first), per position bias, heapsort and sliding.
 
 Usage: python benchmarks/bench_pairwise_bias.py [--data DIR] [--queries N] [--bias 0 1 2 4]
        [--sliding-bias 1]

@@ -1,15 +1,6 @@
-"""Ranking quality (nDCG@10) and cost (calls, tokens) of every strategy under the simulated
-judge, on TREC DL19 (43 queries x BM25 top-100) and NovelEval (21 queries x 20 passages).
-
-Three judges: perfect (noise 0), noisy (noise 1.0: Gaussian N(0, 1) added to the 0-3 grade)
-and noisy + position-biased (noise 1.0, position_bias 1.0: the first passage of a prompt
-gets +1.0 grade, fading linearly to +0 for the last). Beside the strategies: the BM25 order
-(NovelEval: corpus order, the files carry no first-stage ranking), the judge's ceiling
-(candidates sorted by the grades the judge sees, ties in input order) and, for pointwise,
-the ceiling of its label set (grades merged onto the labels as the judge maps them).
-
-Writes fragments ``quality`` and ``cost``, and the DL19 listwise perfect-judge run as a TREC
-file (``--trec-out``).
+"""nDCG@10 and cost (calls, tokens) of every strategy on DL19 and NovelEval under three
+judges (perfect, noisy, noisy + biased), beside the input order and the judge's ceilings.
+Writes fragments ``quality`` and ``cost``, and the DL19 listwise perfect run (``--trec-out``).
 
 Usage: python benchmarks/bench_quality.py [--data DIR] [--queries N] [--trec-out PATH]
 """

@@ -1,16 +1,5 @@
-"""``llm-rerank serve`` under load and under hostile requests.
-
-(a) Load: one client sending requests one at a time (the critical path), then C concurrent
-    clients (asyncio + httpx) send N Cohere v2 requests of 20 DL19
-    passages each to ``llm-rerank serve`` (a subprocess, listwise: one LLM call per request)
-    backed by the simulated judge (another subprocess) answering after 50 ms. Every answer
-    is checked: status 200 and the 20 indices a permutation. Reported: errors, p50/p99
-    latency, requests/s, and the CPU each process spent per request, which bounds the
-    throughput on this machine (requests/s <= cores / CPU seconds per request) next to the
-    latency bound (C / 50 ms). Run with 1 worker, then with --workers 2.
-(b) Hostile: malformed and hostile HTTP requests (and raw non-HTTP bytes) sent to the same
-    server; the status and the first words of each answer, the tracebacks the server
-    printed (must be 0), and whether it is still healthy at the end.
+"""``llm-rerank serve`` under load (1 client, C clients, cache hits; per worker count) and
+under hostile requests and raw bytes, over the simulated judge.
 
 Usage: python benchmarks/bench_serve.py [--data DIR] [--requests 2000] [--clients 200]
        [--workers 1 2]

@@ -1,20 +1,7 @@
-"""``llm-rerank serve`` under three attacks (issue 19): provider faults under load, silent
-sockets against a small descriptor limit, and clients that abandon large requests.
+"""``llm-rerank serve`` under three attacks: provider faults under load, silent sockets
+against ``ulimit -n 256``, and clients that abandon large requests.
 
-(a) Faults: C clients send Cohere v2 requests of 20 synthetic passages for S seconds to
-    ``serve`` (listwise, no cache) over the simulated judge answering after 50 ms with 15%
-    429, 15% 503 and M% malformed 200s (an HTML page or JSON that is no chat completion);
-    every answer is checked (200, and its indices a permutation). Run with M = 5 and 0.
-(b) Silent sockets: ``serve`` under ``ulimit -n 256``; 300 sockets connect and send
-    nothing; then ``GET /health`` five times (1 s timeout each); the server's log is
-    searched for "Too many open files" and tracebacks.
-(c) Abandoned requests: 30 clients each send one request of 200-1000 passages to
-    ``serve`` (listwise, 32 calls in flight) over a judge answering after 1 s, one client
-    every 0.2 s, and each leaves after 2 s. The judge counts the calls it received after
-    the last client left.
-
-Judge and server are subprocesses (loopback only). Usage:
-    python benchmarks/bench_serve_attacks.py [--clients 150] [--seconds 45]
+Usage: python benchmarks/bench_serve_attacks.py [--clients 150] [--seconds 45]
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""Wall time against the critical path, with a simulated judge that takes 100 ms per answer.
+"""Wall time against the critical path at 100 ms judge latency: one query alone, the DL19
+batch per ``max_concurrency``, pointwise, and a cold against a warm cache.
 
-A listwise pass over 100 documents (window 20, step 10) is 9 sequential calls, so one query
-cannot take less than 9 x latency. A batch of Q queries run together with ``max_concurrency``
-C makes T = 9Q calls, at most C at a time: its critical path is max(9, ceil(T / C)) rounds
-of latency. Pointwise makes 100 independent calls per query: ceil(100Q / C) rounds. The
-judge runs in its own process (``llm-rerank judge-server``); the client's CPU time shows
-where LiteLLM's per-call cost (~3 ms) becomes the bound instead of the latency.
-
-Usage: python benchmarks/bench_speed.py [--data DIR] [--latency-ms 100]
+Usage: python benchmarks/bench_speed.py [--data DIR] [--latency-ms 100] [--queries N]
 """
 
 from __future__ import annotations

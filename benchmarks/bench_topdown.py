@@ -1,13 +1,5 @@
-"""Top-down partitioning vs RankGPT's sliding window, and permutation self-consistency, on
-TREC DL19 (BM25 top-100) under the simulated judge.
-
-(1) ``ListwiseReranker(method="topdown")`` against ``method="sliding"`` (window 20, step 10,
-k=10): nDCG@10 under the perfect judge and the noisy (1.0), position-biased (1.0) judge,
-calls per query and sequential rounds (``details["rounds"]``), all queries at once; then the
-wall time per query with the judge answering after 300 ms, one query at a time, the two
-methods alternating query by query. (2) ``num_permutations`` m = 1, 3, 5 under the noisy,
-position-biased judge, over 3 judge seeds, for both listwise methods and (with
-``--setwise-queries``) setwise.
+"""Top-down listwise against the sliding window (nDCG@10, calls, rounds, wall time), and
+``num_permutations`` self-consistency over judge seeds, on DL19 under the simulated judge.
 
 Usage: python benchmarks/bench_topdown.py [--data DIR] [--queries N] [--latency-ms 300]
        [--seeds 0 1 2] [--m 1 3 5] [--setwise-queries N]
@@ -58,19 +50,6 @@ def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
                              sum(res.usage.parse_failures for res in results)])
                 log(started, f"{method}, {judge}: nDCG@10 {score:.4f}")
     return rows, scores
-
-
-async def timed(url: str, batch: Batch) -> dict[str, list[float]]:
-    """Wall seconds per query, one query at a time, the methods alternating per query."""
-    rerankers = {method: listwise(url, method) for method in METHODS}
-    await rerankers["sliding"].arank(batch[0][0], batch[0][1][:2])  # warm up LiteLLM
-    walls: dict[str, list[float]] = {method: [] for method in METHODS}
-    for position, (query, docs) in enumerate(batch):
-        for method in METHODS if position % 2 == 0 else METHODS[::-1]:
-            began = time.perf_counter()
-            await rerankers[method].arank(query, docs, top_n=10)
-            walls[method].append(time.perf_counter() - began)
-    return walls
 
 
 def consistency(requests: list[RerankRequest], qrels: Qrels, batch: Batch, seeds: list[int],
@@ -173,7 +152,8 @@ def main() -> None:
 
     rows, scores = quality(requests, qrels, batch, started)
     with harness.judge_server(requests, qrels, latency_ms=args.latency_ms) as server:
-        walls = asyncio.run(timed(server.url, batch))
+        walls = asyncio.run(harness.interleaved_walls(
+            {method: listwise(server.url, method) for method in METHODS}, batch))
     log(started, "timing done")
     wall = {method: statistics.mean(values) for method, values in walls.items()}
     ratio = statistics.mean(t / s for t, s in zip(walls["topdown"], walls["sliding"],

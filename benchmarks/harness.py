@@ -242,6 +242,23 @@ def run_batch(ranker: Reranker, batch: Sequence[tuple[Any, ...]], *, desc: str =
     return asyncio.run(arun_batch(ranker, batch, desc=desc, top_n=top_n))
 
 
+async def interleaved_walls(rerankers: Mapping[str, Reranker],
+                            batch: Sequence[tuple[str, Sequence[Any]]],
+                            top_n: int | None = 10) -> dict[str, list[float]]:
+    """Wall seconds per query, one query at a time, the rerankers taking turns (their order
+    rotating query by query, so the machine's load hits all alike); the first warms up."""
+    names = list(rerankers)
+    await rerankers[names[0]].arank(batch[0][0], list(batch[0][1])[:2])  # LiteLLM's imports
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    for position, (query, documents) in enumerate(batch):
+        turn = position % len(names)
+        for name in names[turn:] + names[:turn]:
+            began = time.perf_counter()
+            await rerankers[name].arank(query, list(documents), top_n=top_n)
+            walls[name].append(time.perf_counter() - began)
+    return walls
+
+
 def rankings(requests: Sequence[RerankRequest],
              results: Sequence[RankedResults]) -> dict[str, list[str]]:
     """Each query's ranked doc ids."""
