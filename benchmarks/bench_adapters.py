@@ -6,7 +6,6 @@ Usage: python benchmarks/bench_adapters.py [--data DIR] [--runs 3]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
 from llm_rerank import Reranker
-from llm_rerank.eval import RerankRequest, load_trec_dl19
+from llm_rerank.eval import RerankRequest
 from llm_rerank.testing import JudgeServer, judge
 
 LISTWISE = {"window_size": 20, "step": 10}
@@ -162,11 +161,10 @@ def overhead(requests: list[RerankRequest], judge_process: JudgeProcess, runs: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--runs", type=int, default=3, help="overhead repetitions (3)")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(harness.data_dir(args.data))
+    requests, qrels = harness.dl19(args)
     with harness.judge_server(requests, qrels) as judge_process:
         sections = [
             "### Quality through the adapters\n\n" + quality(requests, qrels, judge_process),

@@ -7,7 +7,6 @@ Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 0.5 1.0]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -103,8 +102,7 @@ def timing_section(walls: dict[str, list[float]], latency_ms: float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--bias", type=float, nargs="+", default=[0.5, 1.0],
                         help="the judge's position biases (default 0.5 and 1.0, the latter "
                              "as bench_topdown.py)")

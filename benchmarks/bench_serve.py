@@ -7,7 +7,6 @@ Usage: python benchmarks/bench_serve.py [--data DIR] [--requests 2000] [--client
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -28,7 +27,7 @@ import harness
 import httpx
 from harness import JUDGE_MODEL, markdown_table, write_fragment
 
-from llm_rerank.eval import RerankRequest, load_trec_dl19
+from llm_rerank.eval import RerankRequest
 
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -325,13 +324,12 @@ def hostile(url: str, request: RerankRequest, log: Path
 # ---- main ---------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(harness.data_dir(args.data))
+    requests, qrels = harness.dl19(args)
     bodies = payloads(requests, args.requests)
     load_rows: list[list[object]] = []
     hostile_rows: list[list[object]] = []
