@@ -140,7 +140,7 @@ def main() -> None:
         "window in 6 (3 rotations, each beside its reverse), the answers combined by Borda + "
         "Kemeny swaps; round 2 as plain topdown (each chunk beside the pivot in 2 opposite "
         "orders). Against `method=\"sliding\"` (RankGPT: window 20, step 10, 1 pass) and "
-        "`method=\"topdown\"`. `openai/judge` through LiteLLM against `llm-rerank "
+        f"`method=\"topdown\"`. `{harness.JUDGE_MODEL}` through LiteLLM against `llm-rerank "
         "judge-server` in a separate process, cache off. Judge: noise "
         f"{NOISE:g} (N(0, 1) added to each grade), position_bias b in "
         f"{' and '.join(f'{b:g}' for b in args.bias)} (+b grade for the first passage of a "

@@ -308,7 +308,8 @@ def main() -> None:
         "**noisy** (noise 1.0: N(0, 1) added to each grade), **noisy + biased** (noise 1.0, "
         "position_bias 1.0: +1.0 grade for the first passage of a prompt, fading linearly to "
         f"+0 for the last); judge seed {args.seed}. Every strategy runs through LiteLLM "
-        "(`openai/judge`) against `llm-rerank judge-server` in a separate process, cache off, "
+        f"(`{harness.JUDGE_MODEL}`) against `llm-rerank judge-server` in a separate process, "
+        "cache off, "
         f"`max_concurrency={MAX_CONCURRENCY}`, all queries at once with `arank_batch`.\n\n"
         + quality_body(datasets, outcomes, references)
         + "\n\nPairwise `allpair` (N(N-1) = 9,900 calls per query on DL19) runs on NovelEval "

@@ -177,7 +177,8 @@ def main() -> None:
     setwise = (f" Setwise (heapsort, c=3, k=10) on the first {args.setwise_queries} queries."
                if args.setwise_queries else "")
     body = (
-        f"TREC DL19 BM25 top-100, {subset(requests)}; `openai/judge` through LiteLLM against "
+        f"TREC DL19 BM25 top-100, {subset(requests)}; `{harness.JUDGE_MODEL}` through "
+        "LiteLLM against "
         "`llm-rerank judge-server` in a separate process; cache off, "
         f"`max_concurrency={MAX_CONCURRENCY}`, `top_n=10` (so topdown's k=10); window 20 "
         "(sliding: step 10, 1 pass). Judges: perfect, and noisy + biased (noise "
