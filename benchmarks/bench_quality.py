@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import harness
-from harness import MAX_CONCURRENCY, log, markdown_table, write_fragment
+from harness import JUDGES, MAX_CONCURRENCY, log, markdown_table, write_fragment
 
 from llm_rerank import LLMReranker, RankedResults
 from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19, write_results
@@ -45,19 +46,6 @@ STRATEGIES = [
     Strategy("pairwise allpair", "pairwise", {"method": "allpair"}, ("noveleval",)),
 ]
 
-
-@dataclass(frozen=True)
-class JudgeSetting:
-    label: str
-    noise: float
-    position_bias: float
-
-
-JUDGES = [
-    JudgeSetting("perfect", 0.0, 0.0),
-    JudgeSetting("noisy", 1.0, 0.0),
-    JudgeSetting("noisy + biased", 1.0, 1.0),
-]
 
 # Setwise paper (Zhuang et al. 2024), Flan-T5-large, BM25 top-100 of DL19: calls / prompt tokens.
 PAPER_COST = {
@@ -131,13 +119,7 @@ def reference_rows(dataset: Dataset) -> dict[str, float]:
     }
 
 
-@dataclass
-class TokenTally:
-    prompt: int = 0
-    completion: int = 0
-
-
-def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
+def count_tiktoken(reranker: LLMReranker, tally: Counter[str]) -> None:
     """Wrap the reranker's call path to count each call's tokens with tiktoken (offline:
     LiteLLM ships the cl100k encoding)."""
     import litellm
@@ -147,8 +129,8 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 
     async def complete(messages: Any, usage: Any, **params: Any) -> Any:
         completion = await original(messages, usage, **params)
-        tally.prompt += counter(model=TIKTOKEN_MODEL, messages=messages)
-        tally.completion += counter(model=TIKTOKEN_MODEL, text=completion.text,
+        tally["prompt"] += counter(model=TIKTOKEN_MODEL, messages=messages)
+        tally["completion"] += counter(model=TIKTOKEN_MODEL, text=completion.text,
                                     count_response_tokens=True)
         return completion
 
@@ -158,7 +140,7 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 def run_strategy(strategy: Strategy, url: str, dataset: Dataset, tiktoken: bool) -> Outcome:
     ranker = harness.judge_reranker(strategy.name, url, **strategy.options)
     assert isinstance(ranker, LLMReranker)
-    tally = TokenTally()
+    tally: Counter[str] = Counter()
     if tiktoken:
         count_tiktoken(ranker, tally)
     started = time.perf_counter()
@@ -171,8 +153,8 @@ def run_strategy(strategy: Strategy, url: str, dataset: Dataset, tiktoken: bool)
         completion_tokens=harness.per_query(results, "completion_tokens"),
         wall_s=time.perf_counter() - started,
         parse_failures=sum(res.usage.parse_failures for res in results),
-        tiktoken_prompt=tally.prompt / count if tiktoken else None,
-        tiktoken_completion=tally.completion / count if tiktoken else None,
+        tiktoken_prompt=tally["prompt"] / count if tiktoken else None,
+        tiktoken_completion=tally["completion"] / count if tiktoken else None,
         results=results,
     )
 
@@ -183,13 +165,13 @@ def thousands(value: float) -> str:
 
 def quality_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outcome],
                  references: dict[str, dict[str, float]]) -> str:
-    header = ["strategy"] + [f"{d.title}: {j.label}" for d in datasets for j in JUDGES]
+    header = ["strategy"] + [f"{d.title}: {j}" for d in datasets for j in JUDGES]
     rows: list[list[object]] = []
     for strategy in STRATEGIES:
         row: list[object] = [strategy.label]
         for dataset in datasets:
             for judge in JUDGES:
-                found = outcomes.get((strategy.label, dataset.key, judge.label))
+                found = outcomes.get((strategy.label, dataset.key, judge))
                 row.append(found.ndcg if found else "not run")
         rows.append(row)
     for key, label in [("input", "BM25 order (NovelEval: corpus order)"),
@@ -279,16 +261,16 @@ def main() -> None:
     outcomes: dict[tuple[str, str, str], Outcome] = {}
     started = time.perf_counter()
     for dataset in datasets:
-        for judge in JUDGES:
-            with harness.judge_server(dataset.requests, dataset.qrels, noise=judge.noise,
-                              position_bias=judge.position_bias, seed=args.seed) as server:
+        for judge, knobs in JUDGES.items():
+            with harness.judge_server(dataset.requests, dataset.qrels, seed=args.seed,
+                                      **knobs) as server:
                 for strategy in STRATEGIES:
                     if dataset.key not in strategy.datasets:
                         continue
-                    tiktoken = dataset.key == "dl19" and judge.label == "perfect"
+                    tiktoken = dataset.key == "dl19" and judge == "perfect"
                     outcome = run_strategy(strategy, server.url, dataset, tiktoken)
-                    outcomes[(strategy.label, dataset.key, judge.label)] = outcome
-                    log(started, f"{dataset.key} / {judge.label} / {strategy.label}: nDCG@10 "
+                    outcomes[(strategy.label, dataset.key, judge)] = outcome
+                    log(started, f"{dataset.key} / {judge} / {strategy.label}: nDCG@10 "
                                  f"{outcome.ndcg:.4f}, {outcome.calls:.1f} calls/query, "
                                  f"{outcome.wall_s:.1f}s, {outcome.parse_failures} parse failures")
     listwise = outcomes.get(("listwise 20/10, 1 pass", "dl19", "perfect"))

@@ -38,9 +38,8 @@ def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
             started: float) -> tuple[list[list[object]], dict[tuple[str, str], float]]:
     rows: list[list[object]] = []
     scores: dict[tuple[str, str], float] = {}
-    for judge, knobs in (("perfect", {}), ("noisy + biased", {"noise": NOISE,
-                                                              "position_bias": BIAS})):
-        with harness.judge_server(requests, qrels, **knobs) as server:
+    for judge in ("perfect", "noisy + biased"):
+        with harness.judge_server(requests, qrels, **harness.JUDGES[judge]) as server:
             for method in METHODS:
                 results = run(listwise(server.url, method), batch)
                 score = harness.mean_score(requests, results, qrels)

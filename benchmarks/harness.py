@@ -41,6 +41,10 @@ from llm_rerank.eval import RerankRequest, evaluate, load_trec_dl19, run_from_ra
 
 JUDGE_MODEL = "openai/judge"  # LiteLLM's OpenAI client against the judge's api_base
 MAX_CONCURRENCY = 64
+# The simulated judges the quality figures use: perfect, noisy (N(0, 1) added to each grade),
+# and noisy + position-biased (+1 grade for the first passage of a prompt, fading to +0).
+JUDGES: dict[str, dict[str, float]] = {
+    "perfect": {}, "noisy": {"noise": 1.0}, "noisy + biased": {"noise": 1.0, "position_bias": 1.0}}
 RESULTS = Path(__file__).resolve().parent / "results"
 Qrels = Mapping[str, Mapping[str, int]]
 Aspects = Mapping[str, Mapping[str, Mapping[str, int]]]
