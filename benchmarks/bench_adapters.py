@@ -1,44 +1,24 @@
-"""The LangChain and LlamaIndex adapters on TREC DL19, against the simulated judge.
-
-1. Quality through the adapters: nDCG@10 of listwise (window 20, step 10) on the 43 DL19
-   queries x BM25 top-100 with a perfect judge, called directly, through the LangChain
-   compressor and through the LlamaIndex postprocessor with each ``metadata_mode`` (nodes
-   carry ``docid``/``source``/``retriever`` metadata); the judge's ``unmatched_passages``
-   for each, and one row with the metadata matching of the judge switched off (the judge
-   before this change) and one with every passage replaced by unrelated text.
-2. Scores through the adapters: every strategy on 5 queries x top-20; nodes kept by
-   LlamaIndex's ``SimilarityPostprocessor(similarity_cutoff=0.0)`` after the postprocessor,
-   and LangChain documents carrying a float ``relevance_score``.
-3. Overhead: the same 43 queries, direct ``arank`` vs each adapter, interleaved per query,
-   wall time side by side (ratios; the machine is shared, so absolute times are noisy).
+"""The LangChain and LlamaIndex adapters against direct ``arank`` on the simulated judge:
+nDCG@10 per adapter and ``metadata_mode``, float scores through both, and their overhead.
 
 Usage: python benchmarks/bench_adapters.py [--data DIR] [--runs 3]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness import (
-    JudgeProcess,
-    data_dir,
-    input_order,
-    judge_reranker,
-    judge_server,
-    markdown_table,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import JudgeProcess, markdown_table, write_fragment
 from langchain_core.documents import Document as LCDocument
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 
 from llm_rerank import Reranker
-from llm_rerank.eval import RerankRequest, load_trec_dl19
+from llm_rerank.eval import RerankRequest
 from llm_rerank.testing import JudgeServer, judge
 
 LISTWISE = {"window_size": 20, "step": 10}
@@ -93,19 +73,19 @@ async def garbage(reranker: Reranker, request: RerankRequest) -> list[str]:
 
 
 def listwise_on(url: str) -> Reranker:
-    return judge_reranker("listwise", url, max_concurrency=16, **LISTWISE)
+    return harness.judge_reranker("listwise", url, max_concurrency=16, **LISTWISE)
 
 
 async def mean_ndcg(rank: Ranker, reranker: Reranker, requests: list[RerankRequest],
                     qrels: dict[str, dict[str, int]]) -> float:
     ranked = await asyncio.gather(*(rank(reranker, r) for r in requests))
-    return scores({r.query_id: ids for r, ids in zip(requests, ranked, strict=True)},
+    return harness.scores({r.query_id: ids for r, ids in zip(requests, ranked, strict=True)},
                   qrels)["ndcg@10"]
 
 
 def quality(requests: list[RerankRequest], qrels: dict[str, dict[str, int]],
             judge_process: JudgeProcess) -> str:
-    bm25 = scores(input_order(requests), qrels)["ndcg@10"]
+    bm25 = harness.scores(harness.input_order(requests), qrels)["ndcg@10"]
     rows: list[list[object]] = [["BM25 order (no reranking)", bm25, "-", "-"]]
     cases: list[tuple[str, Ranker]] = [
         ("`Reranker.arank`, plain text", direct),
@@ -141,7 +121,7 @@ def score_checks(requests: list[RerankRequest], judge_process: JudgeProcess) -> 
     sample = [RerankRequest(r.query_id, r.query, r.documents[:20]) for r in requests[:5]]
     cutoff = SimilarityPostprocessor(similarity_cutoff=0.0)
     for strategy, options in STRATEGIES.items():
-        ranker = judge_reranker(strategy, judge_process.url, **options)
+        ranker = harness.judge_reranker(strategy, judge_process.url, **options)
         kept = total = scored = 0
         for request in sample:
             nodes = ranker.as_llamaindex_postprocessor().postprocess_nodes(
@@ -181,12 +161,11 @@ def overhead(requests: list[RerankRequest], judge_process: JudgeProcess, runs: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--runs", type=int, default=3, help="overhead repetitions (3)")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
-    with judge_server(requests, qrels) as judge_process:
+    requests, qrels = harness.dl19(args)
+    with harness.judge_server(requests, qrels) as judge_process:
         sections = [
             "### Quality through the adapters\n\n" + quality(requests, qrels, judge_process),
             "### Scores through the adapters\n\n" + score_checks(requests, judge_process),

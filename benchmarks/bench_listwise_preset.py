@@ -1,14 +1,5 @@
-"""``ListwiseReranker(preset="balanced")`` against RankGPT's sliding window and plain top-down,
-on TREC DL19 (BM25 top-100) and NovelEval (20 passages per query), under the simulated judge.
-
-(1) Quality: nDCG@10 under the noisy (1.0), position-biased (``--bias``, by default both 0.5
-and 1.0, the latter bench_topdown.py's noisy rows) judge, judge seeds 0, 1, 2, all queries at once
-(``max_concurrency=64``); calls per query and sequential rounds (``details["rounds"]``).
-The target: the preset beats sliding by at least 0.03 on the mean over the seeds, on each
-data set, at no more than twice sliding's calls and in at most 3 rounds. (2) Wall time per
-query on DL19 with the judge answering after ``--latency-ms`` (300), one query at a time, the
-methods taking turns, each at its DEFAULT options (no ``max_concurrency`` given); the
-target: top-down at most 0.5x sliding's time.
+"""``ListwiseReranker(preset="balanced")`` against sliding and top-down on DL19 and NovelEval:
+nDCG@10 under noisy, position-biased judges (per bias and seed), then wall time per query.
 
 Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 0.5 1.0]
        [--seeds 0 1 2] [--latency-ms 300] [--timing-queries N]
@@ -16,22 +7,13 @@ Usage: python benchmarks/bench_listwise_preset.py [--data DIR] [--bias 0.5 1.0]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 from typing import Any
 
-from harness import (
-    data_dir,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    mean_score,
-    run_batch,
-    write_fragment,
-)
+import harness
+from harness import log, markdown_table, write_fragment
 
 from llm_rerank import ListwiseReranker
 from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19
@@ -45,7 +27,7 @@ METHODS: dict[str, dict[str, Any]] = {
 
 def listwise(url: str, options: dict[str, Any], **extra: Any) -> ListwiseReranker:
     """A listwise reranker on the judge at its DEFAULT concurrency unless ``extra`` sets it."""
-    ranker = judge_reranker("listwise", url, **options, **extra)
+    ranker = harness.judge_reranker("listwise", url, **options, **extra)
     if "max_concurrency" not in extra:  # the harness sets 64; the timing run wants defaults
         ranker = ListwiseReranker(ranker.model or "", api_base=url, api_key="x", cache=False,
                                   **options)
@@ -59,12 +41,12 @@ def quality(requests: list[RerankRequest], qrels: Qrels, seeds: list[int], bias:
     batch = [(r.query, list(r.documents)) for r in requests]
     outcomes: dict[str, list[tuple[float, float, float]]] = {m: [] for m in METHODS}
     for seed in seeds:
-        with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
+        with harness.judge_server(requests, qrels, noise=NOISE, position_bias=bias,
                           seed=seed) as server:
             for method, options in METHODS.items():
                 rr = listwise(server.url, options, max_concurrency=QUALITY_CONCURRENCY)
-                results = run_batch(rr, batch, desc=f"{method} seed {seed}", top_n=10)
-                score = mean_score(requests, results, qrels)
+                results = harness.run_batch(rr, batch, desc=f"{method} seed {seed}", top_n=10)
+                score = harness.mean_score(requests, results, qrels)
                 calls = statistics.mean(res.usage.llm_calls for res in results)
                 rounds = statistics.mean(res[0].details["rounds"] for res in results)
                 outcomes[method].append((score, calls, rounds))
@@ -97,23 +79,6 @@ def quality_section(name: str, outcomes: dict[str, list[tuple[float, float, floa
     return f"**{name}**\n\n{table}\n\n{verdict}", ok
 
 
-async def timed(url: str, requests: list[RerankRequest]) -> dict[str, list[float]]:
-    """Wall seconds per query at each method's default options, one query at a time, the
-    methods taking turns (their order rotating query by query)."""
-    rerankers = {method: listwise(url, options) for method, options in METHODS.items()}
-    first = requests[0]
-    await rerankers["sliding"].arank(first.query, first.documents[:2])  # warm up LiteLLM
-    walls: dict[str, list[float]] = {method: [] for method in METHODS}
-    names = list(METHODS)
-    for position, request in enumerate(requests):
-        turn = position % len(names)
-        for method in names[turn:] + names[:turn]:
-            began = time.perf_counter()
-            await rerankers[method].arank(request.query, request.documents, top_n=10)
-            walls[method].append(time.perf_counter() - began)
-    return walls
-
-
 def timing_section(walls: dict[str, list[float]], latency_ms: float,
                    queries: int) -> tuple[str, bool]:
     rows: list[list[object]] = []
@@ -137,8 +102,7 @@ def timing_section(walls: dict[str, list[float]], latency_ms: float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--bias", type=float, nargs="+", default=[0.5, 1.0],
                         help="the judge's position biases (default 0.5 and 1.0, the latter "
                              "as bench_topdown.py)")
@@ -149,7 +113,7 @@ def main() -> None:
     parser.add_argument("--timing-queries", type=int, default=43,
                         help="DL19 queries in the timing run (default all 43)")
     args = parser.parse_args()
-    folder = data_dir(args.data)
+    folder = harness.data_dir(args.data)
     started = time.perf_counter()
     sections, checks = [], []
     for bias in args.bias:
@@ -164,8 +128,10 @@ def main() -> None:
             checks.append(ok)
     dl19, dl19_qrels = load_trec_dl19(folder)
     timing_requests = dl19[: args.timing_queries]
-    with judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
-        walls = asyncio.run(timed(server.url, timing_requests))
+    with harness.judge_server(timing_requests, dl19_qrels, latency_ms=args.latency_ms) as server:
+        walls = asyncio.run(harness.interleaved_walls(
+            {method: listwise(server.url, options) for method, options in METHODS.items()},
+            harness.batch_of(timing_requests)))
     log(started, "timing done")
     timing, timing_ok = timing_section(walls, args.latency_ms, len(timing_requests))
     body = (
@@ -174,7 +140,7 @@ def main() -> None:
         "window in 6 (3 rotations, each beside its reverse), the answers combined by Borda + "
         "Kemeny swaps; round 2 as plain topdown (each chunk beside the pivot in 2 opposite "
         "orders). Against `method=\"sliding\"` (RankGPT: window 20, step 10, 1 pass) and "
-        "`method=\"topdown\"`. `openai/judge` through LiteLLM against `llm-rerank "
+        f"`method=\"topdown\"`. `{harness.JUDGE_MODEL}` through LiteLLM against `llm-rerank "
         "judge-server` in a separate process, cache off. Judge: noise "
         f"{NOISE:g} (N(0, 1) added to each grade), position_bias b in "
         f"{' and '.join(f'{b:g}' for b in args.bias)} (+b grade for the first passage of a "

@@ -1,17 +1,8 @@
-"""Multi-part queries: criteria reranking against whole-query listwise and pointwise.
+"""Multi-part queries on the bundled sample: criteria reranking against whole-query listwise
+and pointwise, per judge and on the one-part passages; ``--local`` also decomposes every
+query with the embedded model.
 
-On the bundled multi-part sample (20 queries of 2-4 parts, 20-24 passages each, graded
-per part) under the simulated judge, perfect and noisy + position-biased, it reports
-nDCG@10 (overall grades), aspect recall@10 and alpha-nDCG@10 (per-part grades; @3 too,
-where the top is tighter), on the whole sample and on its passages that answer one part
-at most, with LLM calls and tokens per query. The per-part judgments are simulated: the
-judge answers each criterion from the sample's per-part grades, so these figures show
-what the strategies do with a judge of that quality, not how a real model judges parts.
-With ``--local`` it also decomposes every sample query with the embedded model
-(``local/smollm2-135m``) and reports what it produced and how often it fell back.
-
-    python benchmarks/bench_multipart.py            # simulated judge (a few minutes)
-    python benchmarks/bench_multipart.py --local    # + decomposition on the local model
+Usage: python benchmarks/bench_multipart.py [--seed 0] [--local]
 """
 
 from __future__ import annotations
@@ -22,15 +13,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness import (
-    input_order,
-    judge_reranker,
-    markdown_table,
-    rankings,
-    run_batch,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import markdown_table, write_fragment
 
 from llm_rerank.data import MultipartSample, load_multipart
 from llm_rerank.strategies.criteria import CriteriaReranker
@@ -68,12 +52,12 @@ METRICS = ["ndcg@10", "aspect_recall@10", "alpha_ndcg@10", "aspect_recall@3", "a
 
 
 def evaluate(sample: MultipartSample, system: System, url: str) -> list[object]:
-    ranker = judge_reranker(system.strategy, url, **system.options)
+    ranker = harness.judge_reranker(system.strategy, url, **system.options)
     batch = [(r.query, r.documents, None,
               [text for _, text in sample.parts[r.query_id]] if system.given_criteria else None)
              for r in sample.requests]
-    results = run_batch(ranker, batch, desc=system.label)
-    found = scores(rankings(sample.requests, results), sample.qrels, METRICS,
+    results = harness.run_batch(ranker, batch, desc=system.label)
+    found = harness.scores(harness.rankings(sample.requests, results), sample.qrels, METRICS,
                    sample.aspect_qrels)
     calls = statistics.fmean(r.usage.llm_calls for r in results)
     tokens = statistics.fmean(r.usage.prompt_tokens + r.usage.completion_tokens
@@ -82,7 +66,8 @@ def evaluate(sample: MultipartSample, system: System, url: str) -> list[object]:
 
 
 def first_stage(sample: MultipartSample) -> list[object]:
-    found = scores(input_order(sample.requests), sample.qrels, METRICS, sample.aspect_qrels)
+    found = harness.scores(harness.input_order(sample.requests), sample.qrels, METRICS,
+                           sample.aspect_qrels)
     return ["first stage (shuffled)", *found.values(), "0", "0"]
 
 

@@ -1,10 +1,5 @@
-"""Per-call overhead of llm_rerank's call path against a bare ``litellm.acompletion``.
-
-Both send the same prompts to the same local simulated-judge endpoint (no latency), one
-call at a time, interleaved in rounds so machine noise hits both alike. Our path adds
-cache-key hashing, a diskcache write (cold cache), the semaphore, tenacity and usage
-accounting. Also measures ``llm-rerank --help`` wall time and that it does not import
-LiteLLM.
+"""Per-call overhead of ``LLMClient.complete`` (cache off, cold, warm) against a bare
+``litellm.acompletion``, interleaved in rounds; and ``llm-rerank --help``'s time and imports.
 
 Usage: python benchmarks/bench_overhead.py [--calls 200] [--rounds 5]
 """

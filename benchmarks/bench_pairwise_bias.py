@@ -1,11 +1,5 @@
-"""Pairwise PRP under a position-biased judge: asking both orders vs one order.
-
-The judge adds ``position_bias`` to the grade of the passage shown first and Gaussian noise
-0.5 to every grade. One-order pairwise (``both_orders=False``) asks (A=challenger,
-B=incumbent) once and takes the answer, run with the bundled prompt (challenger shown first)
-and with the prompt's passages swapped (incumbent shown first: a bias toward the second
-passage); both-order pairwise asks (A, B) and (B, A) and counts an inconsistent pair as a
-tie (settled by net wins so far, then input order). On TREC DL19, BM25 top-100.
+"""Pairwise PRP under a position-biased judge: both orders against one order (challenger or
+incumbent shown first), per position bias, heapsort and sliding.
 
 Usage: python benchmarks/bench_pairwise_bias.py [--data DIR] [--queries N] [--bias 0 1 2 4]
        [--sliding-bias 1]
@@ -20,22 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import (
-    arguments,
-    batch_of,
-    dl19,
-    input_order,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    mean_score,
-    per_query,
-    run_batch,
-    scores,
-    subset,
-    write_fragment,
-)
+import harness
+from harness import log, markdown_table, scores, subset, write_fragment
 
 from llm_rerank import Document, RankedResults
 from llm_rerank.prompts import prompts_dir
@@ -80,9 +60,10 @@ VARIANTS = [
 
 def run(url: str, method: str, variant: Variant, template: Path,
         batch: list[tuple[str, list[Document]]]) -> list[RankedResults]:
-    ranker = judge_reranker("pairwise", url, method=method, k=10, both_orders=variant.both_orders,
-                      template=template if variant.swapped else None)
-    return run_batch(ranker, batch, desc=f"{method}, {variant.label}")
+    ranker = harness.judge_reranker("pairwise", url, method=method, k=10,
+                                    both_orders=variant.both_orders,
+                                    template=template if variant.swapped else None)
+    return harness.run_batch(ranker, batch, desc=f"{method}, {variant.label}")
 
 
 def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
@@ -99,16 +80,16 @@ def verdict(method: str, bias: float, scores: dict[str, float]) -> list[str]:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = harness.arguments(__doc__)
     parser.add_argument("--bias", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0],
                         help="position_bias values for heapsort (default 0 1 2 4)")
     parser.add_argument("--sliding-bias", type=float, nargs="*", default=[1.0],
                         help="position_bias values for sliding (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     args = parser.parse_args()
-    requests, qrels = dl19(args)
-    batch = batch_of(requests)
-    bm25 = scores(input_order(requests), qrels)["ndcg@10"]
+    requests, qrels = harness.dl19(args)
+    batch = harness.batch_of(requests)
+    bm25 = scores(harness.input_order(requests), qrels)["ndcg@10"]
     settings = [("heapsort", b) for b in args.bias] + [("sliding", b) for b in args.sliding_bias]
     rows: list[list[object]] = []
     verdicts: list[str] = []
@@ -116,15 +97,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prp-") as folder:
         template = incumbent_first_template(Path(folder))
         for bias in sorted({b for _, b in settings}):
-            with judge_server(requests, qrels, noise=NOISE, position_bias=bias,
+            with harness.judge_server(requests, qrels, noise=NOISE, position_bias=bias,
                               seed=args.seed) as server:
                 for method in [m for m, b in settings if b == bias]:
                     found = {}
                     # Without bias the two one-order variants differ only by noise draws.
                     for variant in VARIANTS if bias > 0 else VARIANTS[:2]:
                         results = run(server.url, method, variant, template, batch)
-                        score = mean_score(requests, results, qrels)
-                        calls = per_query(results, "llm_calls")
+                        score = harness.mean_score(requests, results, qrels)
+                        calls = harness.per_query(results, "llm_calls")
                         found[variant.label] = score
                         rows.append([method, f"{bias:g}", variant.label, score, f"{calls:.0f}",
                                      f"{tie_share(results):.0%}"])

@@ -1,15 +1,6 @@
-"""Ranking quality (nDCG@10) and cost (calls, tokens) of every strategy under the simulated
-judge, on TREC DL19 (43 queries x BM25 top-100) and NovelEval (21 queries x 20 passages).
-
-Three judges: perfect (noise 0), noisy (noise 1.0: Gaussian N(0, 1) added to the 0-3 grade)
-and noisy + position-biased (noise 1.0, position_bias 1.0: the first passage of a prompt
-gets +1.0 grade, fading linearly to +0 for the last). Beside the strategies: the BM25 order
-(NovelEval: corpus order, the files carry no first-stage ranking), the judge's ceiling
-(candidates sorted by the grades the judge sees, ties in input order) and, for pointwise,
-the ceiling of its label set (grades merged onto the labels as the judge maps them).
-
-Writes fragments ``quality`` and ``cost``, and the DL19 listwise perfect-judge run as a TREC
-file (``--trec-out``).
+"""nDCG@10 and cost (calls, tokens) of every strategy on DL19 and NovelEval under three
+judges (perfect, noisy, noisy + biased), beside the input order and the judge's ceilings.
+Writes fragments ``quality`` and ``cost``, and the DL19 listwise perfect run (``--trec-out``).
 
 Usage: python benchmarks/bench_quality.py [--data DIR] [--queries N] [--trec-out PATH]
 """
@@ -18,27 +9,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import (
-    MAX_CONCURRENCY,
-    arguments,
-    batch_of,
-    data_dir,
-    input_order,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    per_query,
-    rankings,
-    run_batch,
-    scores,
-    write_fragment,
-)
+import harness
+from harness import JUDGES, MAX_CONCURRENCY, log, markdown_table, write_fragment
 
 from llm_rerank import LLMReranker, RankedResults
 from llm_rerank.eval import Qrels, RerankRequest, load_noveleval, load_trec_dl19, write_results
@@ -68,19 +46,6 @@ STRATEGIES = [
     Strategy("pairwise allpair", "pairwise", {"method": "allpair"}, ("noveleval",)),
 ]
 
-
-@dataclass(frozen=True)
-class JudgeSetting:
-    label: str
-    noise: float
-    position_bias: float
-
-
-JUDGES = [
-    JudgeSetting("perfect", 0.0, 0.0),
-    JudgeSetting("noisy", 1.0, 0.0),
-    JudgeSetting("noisy + biased", 1.0, 1.0),
-]
 
 # Setwise paper (Zhuang et al. 2024), Flan-T5-large, BM25 top-100 of DL19: calls / prompt tokens.
 PAPER_COST = {
@@ -115,7 +80,7 @@ class Dataset:
 
 
 def mean_ndcg(ranked: dict[str, list[str]], qrels: Qrels) -> float:
-    return scores(ranked, qrels)["ndcg@10"]
+    return harness.scores(ranked, qrels)["ndcg@10"]
 
 
 def judge_grades(dataset: Dataset) -> dict[str, list[int]]:
@@ -147,20 +112,14 @@ def reference_rows(dataset: Dataset) -> dict[str, float]:
     ideal = sorted_by(dataset, {r.query_id: [float(dataset.qrels.get(r.query_id, {}).get(
         str(d.id), 0)) for d in r.documents] for r in dataset.requests})
     return {
-        "input": mean_ndcg(input_order(dataset.requests), dataset.qrels),
+        "input": mean_ndcg(harness.input_order(dataset.requests), dataset.qrels),
         "ceiling": mean_ndcg(sorted_by(dataset, as_float), dataset.qrels),
         "label_ceiling": mean_ndcg(sorted_by(dataset, labels), dataset.qrels),
         "ideal": mean_ndcg(ideal, dataset.qrels),
     }
 
 
-@dataclass
-class TokenTally:
-    prompt: int = 0
-    completion: int = 0
-
-
-def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
+def count_tiktoken(reranker: LLMReranker, tally: Counter[str]) -> None:
     """Wrap the reranker's call path to count each call's tokens with tiktoken (offline:
     LiteLLM ships the cl100k encoding)."""
     import litellm
@@ -170,8 +129,8 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 
     async def complete(messages: Any, usage: Any, **params: Any) -> Any:
         completion = await original(messages, usage, **params)
-        tally.prompt += counter(model=TIKTOKEN_MODEL, messages=messages)
-        tally.completion += counter(model=TIKTOKEN_MODEL, text=completion.text,
+        tally["prompt"] += counter(model=TIKTOKEN_MODEL, messages=messages)
+        tally["completion"] += counter(model=TIKTOKEN_MODEL, text=completion.text,
                                     count_response_tokens=True)
         return completion
 
@@ -179,23 +138,23 @@ def count_tiktoken(reranker: LLMReranker, tally: TokenTally) -> None:
 
 
 def run_strategy(strategy: Strategy, url: str, dataset: Dataset, tiktoken: bool) -> Outcome:
-    ranker = judge_reranker(strategy.name, url, **strategy.options)
+    ranker = harness.judge_reranker(strategy.name, url, **strategy.options)
     assert isinstance(ranker, LLMReranker)
-    tally = TokenTally()
+    tally: Counter[str] = Counter()
     if tiktoken:
         count_tiktoken(ranker, tally)
     started = time.perf_counter()
-    results = run_batch(ranker, batch_of(dataset.requests), desc=strategy.label)
+    results = harness.run_batch(ranker, harness.batch_of(dataset.requests), desc=strategy.label)
     count = len(results)
     return Outcome(
-        ndcg=mean_ndcg(rankings(dataset.requests, results), dataset.qrels),
-        calls=per_query(results, "llm_calls"),
-        prompt_tokens=per_query(results, "prompt_tokens"),
-        completion_tokens=per_query(results, "completion_tokens"),
+        ndcg=mean_ndcg(harness.rankings(dataset.requests, results), dataset.qrels),
+        calls=harness.per_query(results, "llm_calls"),
+        prompt_tokens=harness.per_query(results, "prompt_tokens"),
+        completion_tokens=harness.per_query(results, "completion_tokens"),
         wall_s=time.perf_counter() - started,
         parse_failures=sum(res.usage.parse_failures for res in results),
-        tiktoken_prompt=tally.prompt / count if tiktoken else None,
-        tiktoken_completion=tally.completion / count if tiktoken else None,
+        tiktoken_prompt=tally["prompt"] / count if tiktoken else None,
+        tiktoken_completion=tally["completion"] / count if tiktoken else None,
         results=results,
     )
 
@@ -206,13 +165,13 @@ def thousands(value: float) -> str:
 
 def quality_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outcome],
                  references: dict[str, dict[str, float]]) -> str:
-    header = ["strategy"] + [f"{d.title}: {j.label}" for d in datasets for j in JUDGES]
+    header = ["strategy"] + [f"{d.title}: {j}" for d in datasets for j in JUDGES]
     rows: list[list[object]] = []
     for strategy in STRATEGIES:
         row: list[object] = [strategy.label]
         for dataset in datasets:
             for judge in JUDGES:
-                found = outcomes.get((strategy.label, dataset.key, judge.label))
+                found = outcomes.get((strategy.label, dataset.key, judge))
                 row.append(found.ndcg if found else "not run")
         rows.append(row)
     for key, label in [("input", "BM25 order (NovelEval: corpus order)"),
@@ -286,13 +245,13 @@ def cost_body(datasets: list[Dataset], outcomes: dict[tuple[str, str, str], Outc
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = harness.arguments(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     parser.add_argument("--trec-out", default="/work/runs/dl19_listwise_perfect.trec",
                         help="where to write the DL19 listwise perfect-judge run ('' skips)")
     parser.add_argument("--no-fragment", action="store_true", help="print, do not write")
     args = parser.parse_args()
-    folder = data_dir(args.data)
+    folder = harness.data_dir(args.data)
     datasets = [Dataset("dl19", "DL19", *load_trec_dl19(folder)),
                 Dataset("noveleval", "NovelEval", *load_noveleval(folder))]
     if args.queries:
@@ -302,16 +261,16 @@ def main() -> None:
     outcomes: dict[tuple[str, str, str], Outcome] = {}
     started = time.perf_counter()
     for dataset in datasets:
-        for judge in JUDGES:
-            with judge_server(dataset.requests, dataset.qrels, noise=judge.noise,
-                              position_bias=judge.position_bias, seed=args.seed) as server:
+        for judge, knobs in JUDGES.items():
+            with harness.judge_server(dataset.requests, dataset.qrels, seed=args.seed,
+                                      **knobs) as server:
                 for strategy in STRATEGIES:
                     if dataset.key not in strategy.datasets:
                         continue
-                    tiktoken = dataset.key == "dl19" and judge.label == "perfect"
+                    tiktoken = dataset.key == "dl19" and judge == "perfect"
                     outcome = run_strategy(strategy, server.url, dataset, tiktoken)
-                    outcomes[(strategy.label, dataset.key, judge.label)] = outcome
-                    log(started, f"{dataset.key} / {judge.label} / {strategy.label}: nDCG@10 "
+                    outcomes[(strategy.label, dataset.key, judge)] = outcome
+                    log(started, f"{dataset.key} / {judge} / {strategy.label}: nDCG@10 "
                                  f"{outcome.ndcg:.4f}, {outcome.calls:.1f} calls/query, "
                                  f"{outcome.wall_s:.1f}s, {outcome.parse_failures} parse failures")
     listwise = outcomes.get(("listwise 20/10, 1 pass", "dl19", "perfect"))
@@ -331,7 +290,8 @@ def main() -> None:
         "**noisy** (noise 1.0: N(0, 1) added to each grade), **noisy + biased** (noise 1.0, "
         "position_bias 1.0: +1.0 grade for the first passage of a prompt, fading linearly to "
         f"+0 for the last); judge seed {args.seed}. Every strategy runs through LiteLLM "
-        "(`openai/judge`) against `llm-rerank judge-server` in a separate process, cache off, "
+        f"(`{harness.JUDGE_MODEL}`) against `llm-rerank judge-server` in a separate process, "
+        "cache off, "
         f"`max_concurrency={MAX_CONCURRENCY}`, all queries at once with `arank_batch`.\n\n"
         + quality_body(datasets, outcomes, references)
         + "\n\nPairwise `allpair` (N(N-1) = 9,900 calls per query on DL19) runs on NovelEval "

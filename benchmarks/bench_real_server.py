@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import data_dir, markdown_table, write_fragment
+from harness import data_dir, markdown_table, write_fragment
 
 from llm_rerank import PointwiseReranker
 from llm_rerank.eval.datasets import load_trec_dl19

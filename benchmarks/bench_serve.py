@@ -1,16 +1,5 @@
-"""``llm-rerank serve`` under load and under hostile requests.
-
-(a) Load: one client sending requests one at a time (the critical path), then C concurrent
-    clients (asyncio + httpx) send N Cohere v2 requests of 20 DL19
-    passages each to ``llm-rerank serve`` (a subprocess, listwise: one LLM call per request)
-    backed by the simulated judge (another subprocess) answering after 50 ms. Every answer
-    is checked: status 200 and the 20 indices a permutation. Reported: errors, p50/p99
-    latency, requests/s, and the CPU each process spent per request, which bounds the
-    throughput on this machine (requests/s <= cores / CPU seconds per request) next to the
-    latency bound (C / 50 ms). Run with 1 worker, then with --workers 2.
-(b) Hostile: malformed and hostile HTTP requests (and raw non-HTTP bytes) sent to the same
-    server; the status and the first words of each answer, the tracebacks the server
-    printed (must be 0), and whether it is still healthy at the end.
+"""``llm-rerank serve`` under load (1 client, C clients, cache hits; per worker count) and
+under hostile requests and raw bytes, over the simulated judge.
 
 Usage: python benchmarks/bench_serve.py [--data DIR] [--requests 2000] [--clients 200]
        [--workers 1 2]
@@ -18,7 +7,6 @@ Usage: python benchmarks/bench_serve.py [--data DIR] [--requests 2000] [--client
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -27,7 +15,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,12 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import harness
 import httpx
-from harness import JUDGE_MODEL, data_dir, free_port, judge_server, markdown_table, write_fragment
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
-from llm_rerank.eval import RerankRequest, load_trec_dl19
+from llm_rerank.eval import RerankRequest
 
-CLI = "import sys; from llm_rerank.cli import main; sys.exit(main())"
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DOCS_PER_REQUEST = 20
@@ -69,18 +56,6 @@ def _parent(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return -1
-
-
-def judge_pid(port: int) -> int:
-    """The judge-server process listening on ``port`` (found by its command line)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if b"judge-server" in args and str(port).encode() in args:
-                return int(entry)
-    raise RuntimeError(f"no judge-server process on port {port}")
 
 
 class Stub(BaseHTTPRequestHandler):
@@ -117,38 +92,27 @@ def failing_endpoint(status: int) -> Iterator[str]:
         server.server_close()
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then kill after 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
 def serve(config: dict[str, Any], workers: int, folder: Path) -> Iterator[tuple[str, Any, Path]]:
     """``llm-rerank serve --config`` on a free port; yields (url, process, stderr path)."""
     config_path = folder / f"serve-{workers}.json"
     config_path.write_text(json.dumps(config))
-    port = free_port()
+    port = harness.free_port()
     stderr = folder / f"serve-{workers}.log"
-    command = [sys.executable, "-c", CLI, "serve", "--config", str(config_path), "--port",
-               str(port), "--workers", str(workers), "--auth-token", TOKEN, "--no-access-log"]
-    with stderr.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
+    command = harness.serve_command(port, "--config", str(config_path), "--workers", str(workers),
+                            "--auth-token", TOKEN)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {stderr.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("serve did not answer /health")
-            time.sleep(0.2)
+    with harness.healthy_process(command, url, stderr, stop=terminate) as process:
         yield url, process, stderr
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # ---- (a) load -----------------------------------------------------------------------------
@@ -360,22 +324,20 @@ def hostile(url: str, request: RerankRequest, log: Path
 # ---- main ---------------------------------------------------------------------------------
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data")
+    parser = harness.arguments(__doc__, queries=False)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
+    requests, qrels = harness.dl19(args)
     bodies = payloads(requests, args.requests)
     load_rows: list[list[object]] = []
     hostile_rows: list[list[object]] = []
     health: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, \
-            judge_server(requests, qrels, latency_ms=LATENCY_MS) as judge, \
+            harness.judge_server(requests, qrels, latency_ms=LATENCY_MS) as judge, \
             failing_endpoint(401) as refusing, failing_endpoint(503) as unavailable:
         folder = Path(tmp)
-        judge_port = int(judge.url.rsplit(":", 1)[1].split("/")[0])
         common = {"api_key": "x", "cache": False}
         config = {"rerankers": {
             "listwise": {"strategy": "listwise", "model": JUDGE_MODEL, "api_base": judge.url,
@@ -391,7 +353,7 @@ def main() -> None:
         }, "default": "listwise"}
         for workers in args.workers:
             with serve(config, workers, folder) as (url, process, stderr):
-                pids = (process.pid, judge_pid(judge_port))
+                pids = (process.pid, judge.pid)
                 if workers == args.workers[0]:  # the critical path, without queueing
                     load_rows.append(load_row(workers, url, *pids, bodies[:SERIAL], 1))
                 load_rows.append(load_row(workers, url, *pids, bodies, args.clients))

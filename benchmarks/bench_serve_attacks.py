@@ -1,20 +1,7 @@
-"""``llm-rerank serve`` under three attacks (issue 19): provider faults under load, silent
-sockets against a small descriptor limit, and clients that abandon large requests.
+"""``llm-rerank serve`` under three attacks: provider faults under load, silent sockets
+against ``ulimit -n 256``, and clients that abandon large requests.
 
-(a) Faults: C clients send Cohere v2 requests of 20 synthetic passages for S seconds to
-    ``serve`` (listwise, no cache) over the simulated judge answering after 50 ms with 15%
-    429, 15% 503 and M% malformed 200s (an HTML page or JSON that is no chat completion);
-    every answer is checked (200, and its indices a permutation). Run with M = 5 and 0.
-(b) Silent sockets: ``serve`` under ``ulimit -n 256``; 300 sockets connect and send
-    nothing; then ``GET /health`` five times (1 s timeout each); the server's log is
-    searched for "Too many open files" and tracebacks.
-(c) Abandoned requests: 30 clients each send one request of 200-1000 passages to
-    ``serve`` (listwise, 32 calls in flight) over a judge answering after 1 s, one client
-    every 0.2 s, and each leaves after 2 s. The judge counts the calls it received after
-    the last client left.
-
-Judge and server are subprocesses (loopback only). Usage:
-    python benchmarks/bench_serve_attacks.py [--clients 150] [--seconds 45]
+Usage: python benchmarks/bench_serve_attacks.py [--clients 150] [--seconds 45]
 """
 
 from __future__ import annotations
@@ -25,7 +12,6 @@ import contextlib
 import random
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,13 +19,13 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import harness
 import httpx
-from harness import free_port, markdown_table, write_fragment
+from harness import JUDGE_MODEL, markdown_table, write_fragment
 
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.models import Document
 
-CLI = "import sys; from llm_rerank.cli import main; sys.exit(main())"
 WORDS = ["solar", "panel", "roof", "grid", "battery", "inverter", "cell", "light", "energy",
          "storage", "winter", "cloud", "voltage", "meter", "tariff", "export", "heat", "pump"]
 
@@ -68,47 +54,22 @@ def run_judge(args: argparse.Namespace) -> None:
                 error_rate=args.error_rate, malformed_rate=args.malformed_rate).serve_forever()
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not become healthy")
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def started(command: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
-    try:
-        wait_healthy(url, process, log)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
 @contextlib.contextmanager
 def judge_and_serve(folder: Path, *, queries: int, documents: int, latency_ms: float,
                     error_rate: float = 0.0, malformed_rate: float = 0.0,
                     serve_args: list[str], prefix: list[str] | None = None
                     ) -> Iterator[tuple[str, str, Path]]:
     """The judge and ``serve`` as subprocesses: (judge root URL, serve URL, serve log)."""
-    judge_port, serve_port = free_port(), free_port()
+    judge_port, serve_port = harness.free_port(), harness.free_port()
     judge = [sys.executable, __file__, "judge", "--port", str(judge_port), "--queries",
              str(queries), "--documents", str(documents), "--latency-ms", str(latency_ms),
              "--error-rate", str(error_rate), "--malformed-rate", str(malformed_rate)]
     judge_url, serve_url = f"http://127.0.0.1:{judge_port}", f"http://127.0.0.1:{serve_port}"
-    serve = [*(prefix or []), sys.executable, "-c", CLI, "serve", "-m", "openai/judge",
-             "--api-base", f"{judge_url}/v1", "--api-key", "x", "--no-cache",
-             "--port", str(serve_port), "--no-access-log", *serve_args]
-    with started(judge, judge_url, folder / "judge.log"), \
-            started(serve, serve_url, folder / "serve.log"):
+    serve = [*(prefix or []), *harness.serve_command(serve_port, "-m", JUDGE_MODEL, "--api-base",
+                                             f"{judge_url}/v1", "--api-key", "x",
+                                             "--no-cache", *serve_args)]
+    with harness.healthy_process(judge, judge_url, folder / "judge.log"), \
+            harness.healthy_process(serve, serve_url, folder / "serve.log"):
         yield judge_url, serve_url, folder / "serve.log"
 
 

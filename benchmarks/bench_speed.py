@@ -1,18 +1,11 @@
-"""Wall time against the critical path, with a simulated judge that takes 100 ms per answer.
+"""Wall time against the critical path at 100 ms judge latency: one query alone, the DL19
+batch per ``max_concurrency``, pointwise, and a cold against a warm cache.
 
-A listwise pass over 100 documents (window 20, step 10) is 9 sequential calls, so one query
-cannot take less than 9 x latency. A batch of Q queries run together with ``max_concurrency``
-C makes T = 9Q calls, at most C at a time: its critical path is max(9, ceil(T / C)) rounds
-of latency. Pointwise makes 100 independent calls per query: ceil(100Q / C) rounds. The
-judge runs in its own process (``llm-rerank judge-server``); the client's CPU time shows
-where LiteLLM's per-call cost (~3 ms) becomes the bound instead of the latency.
-
-Usage: python benchmarks/bench_speed.py [--data DIR] [--latency-ms 100]
+Usage: python benchmarks/bench_speed.py [--data DIR] [--latency-ms 100] [--queries N]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import statistics
@@ -23,17 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import (
-    JUDGE_MODEL,
-    JudgeProcess,
-    data_dir,
-    judge_server,
-    markdown_table,
-    write_fragment,
-)
+import harness
+from harness import JudgeProcess, markdown_table, write_fragment
 
-from llm_rerank import ListwiseReranker, LLMReranker, PointwiseReranker, RankedResults
-from llm_rerank.eval import RerankRequest, load_trec_dl19
+from llm_rerank import RankedResults, Reranker
+from llm_rerank.eval import RerankRequest
 
 LISTWISE_CALLS = 9
 SINGLE_QUERY_RUNS = 5
@@ -48,7 +35,7 @@ class Timing:
     peak_concurrency: int
 
 
-async def timed(judge: JudgeProcess, reranker: LLMReranker,
+async def timed(judge: JudgeProcess, reranker: Reranker,
                 requests: Sequence[RerankRequest]) -> Timing:
     """Rank ``requests`` together (one ``arank_batch``), timing wall and client CPU."""
     judge.reset_stats()
@@ -61,14 +48,13 @@ async def timed(judge: JudgeProcess, reranker: LLMReranker,
                   sum(r.usage.cache_hits for r in results), judge.stats()["peak_concurrency"])
 
 
-def listwise(url: str, concurrency: int, cache: bool | Path = False) -> ListwiseReranker:
-    return ListwiseReranker(JUDGE_MODEL, api_base=url, api_key="x", cache=cache,
-                            max_concurrency=concurrency, window_size=20, step=10)
+def listwise(url: str, concurrency: int, cache: bool | Path = False) -> Reranker:
+    return harness.judge_reranker("listwise", url, cache=cache, max_concurrency=concurrency,
+                                  window_size=20, step=10)
 
 
-def pointwise(url: str, concurrency: int) -> PointwiseReranker:
-    return PointwiseReranker(JUDGE_MODEL, api_base=url, api_key="x", cache=False,
-                             max_concurrency=concurrency)
+def pointwise(url: str, concurrency: int) -> Reranker:
+    return harness.judge_reranker("pointwise", url, max_concurrency=concurrency)
 
 
 def batch_row(label: str, concurrency: int, timing: Timing, sequential: int,
@@ -106,19 +92,16 @@ async def measure(judge: JudgeProcess, requests: list[RerankRequest], concurrenc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="data folder (default: $LLM_RERANK_DATA)")
+    parser = harness.arguments(__doc__)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each listwise batch; the median is shown (default 3)")
-    parser.add_argument("--queries", type=int, help="only the first N queries (a quick check)")
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data))
-    requests = requests[: args.queries] if args.queries else requests
+    requests, qrels = harness.dl19(args)
     latency = args.latency_ms / 1000
     started = time.perf_counter()
-    with judge_server(requests, qrels, latency_ms=args.latency_ms) as judge:
+    with harness.judge_server(requests, qrels, latency_ms=args.latency_ms) as judge:
         found = asyncio.run(measure(judge, requests, args.concurrency, args.repeats))
     total = time.perf_counter() - started
 

@@ -1,20 +1,6 @@
-"""Client throughput: CPU per call before and after, and large batches against their critical path.
-
-1. Client CPU per LLM call (pointwise calls, 16 in flight, judge at 0 ms latency): main's
-   LiteLLM defaults (LiteLLM's objects not frozen) against LiteLLM tuned (its own HTTP
-   handler for OpenAI calls, the judge priced with ``register_price``) and against
-   ``transport="direct"`` (the judge priced, no LiteLLM on the call path). Each setting runs
-   in its own process (the settings apply at LiteLLM's import); settings are interleaved
-   round by round and each round gives a ratio to that round's "before", so the machine's
-   load cancels out.
-2. The 4300-call pointwise batch (43 DL19 queries x 100) at 100 ms latency, 64 calls in
-   flight, and the 43-query listwise batch (20/10) at 64 in flight: wall time against the
-   critical path, max(sequential calls per query, ceil(calls / 64)) x latency, with
-   ``workers`` 1 and 2 (the 64 calls in flight are split between the workers).
-3. ``llm-rerank --help`` and a warm-cache ``llm-rerank rerank`` rerun: is LiteLLM imported?
-
-The judge (``llm-rerank judge-server``) runs in its own process and is priced like
-gpt-4o-mini, as a hosted model would be. Every run of a setting is a fresh process.
+"""Client throughput: CPU (and instructions) per call for main's LiteLLM defaults, LiteLLM
+tuned and ``transport="direct"``, each setting in fresh processes, interleaved round by
+round; large batches against their critical path (workers 1 and 2); LiteLLM's import.
 
 Usage: python benchmarks/bench_throughput.py [--data DIR] [--rounds 3] [--calls 600]
 """

@@ -1,13 +1,5 @@
-"""Top-down partitioning vs RankGPT's sliding window, and permutation self-consistency, on
-TREC DL19 (BM25 top-100) under the simulated judge.
-
-(1) ``ListwiseReranker(method="topdown")`` against ``method="sliding"`` (window 20, step 10,
-k=10): nDCG@10 under the perfect judge and the noisy (1.0), position-biased (1.0) judge,
-calls per query and sequential rounds (``details["rounds"]``), all queries at once; then the
-wall time per query with the judge answering after 300 ms, one query at a time, the two
-methods alternating query by query. (2) ``num_permutations`` m = 1, 3, 5 under the noisy,
-position-biased judge, over 3 judge seeds, for both listwise methods and (with
-``--setwise-queries``) setwise.
+"""Top-down listwise against the sliding window (nDCG@10, calls, rounds, wall time), and
+``num_permutations`` self-consistency over judge seeds, on DL19 under the simulated judge.
 
 Usage: python benchmarks/bench_topdown.py [--data DIR] [--queries N] [--latency-ms 300]
        [--seeds 0 1 2] [--m 1 3 5] [--setwise-queries N]
@@ -19,21 +11,8 @@ import asyncio
 import statistics
 import time
 
-from harness import (
-    MAX_CONCURRENCY,
-    arguments,
-    batch_of,
-    dl19,
-    judge_reranker,
-    judge_server,
-    log,
-    markdown_table,
-    mean_score,
-    per_query,
-    run_batch,
-    subset,
-    write_fragment,
-)
+import harness
+from harness import MAX_CONCURRENCY, log, markdown_table, per_query, subset, write_fragment
 
 from llm_rerank import Document, RankedResults, Reranker
 from llm_rerank.eval import Qrels, RerankRequest
@@ -44,7 +23,7 @@ Batch = list[tuple[str, list[Document]]]
 
 
 def listwise(url: str, method: str, m: int = 1) -> Reranker:
-    return judge_reranker("listwise", url, method=method, num_permutations=m)
+    return harness.judge_reranker("listwise", url, method=method, num_permutations=m)
 
 
 def rounds(results: list[RankedResults]) -> float:
@@ -52,19 +31,18 @@ def rounds(results: list[RankedResults]) -> float:
 
 
 def run(rr: Reranker, batch: Batch) -> list[RankedResults]:
-    return run_batch(rr, batch, top_n=10)
+    return harness.run_batch(rr, batch, top_n=10)
 
 
 def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
             started: float) -> tuple[list[list[object]], dict[tuple[str, str], float]]:
     rows: list[list[object]] = []
     scores: dict[tuple[str, str], float] = {}
-    for judge, knobs in (("perfect", {}), ("noisy + biased", {"noise": NOISE,
-                                                              "position_bias": BIAS})):
-        with judge_server(requests, qrels, **knobs) as server:
+    for judge in ("perfect", "noisy + biased"):
+        with harness.judge_server(requests, qrels, **harness.JUDGES[judge]) as server:
             for method in METHODS:
                 results = run(listwise(server.url, method), batch)
-                score = mean_score(requests, results, qrels)
+                score = harness.mean_score(requests, results, qrels)
                 scores[(judge, method)] = score
                 rows.append([method, judge, score, f"{per_query(results, 'llm_calls'):.1f}",
                              f"{rounds(results):.1f}",
@@ -73,37 +51,24 @@ def quality(requests: list[RerankRequest], qrels: Qrels, batch: Batch,
     return rows, scores
 
 
-async def timed(url: str, batch: Batch) -> dict[str, list[float]]:
-    """Wall seconds per query, one query at a time, the methods alternating per query."""
-    rerankers = {method: listwise(url, method) for method in METHODS}
-    await rerankers["sliding"].arank(batch[0][0], batch[0][1][:2])  # warm up LiteLLM
-    walls: dict[str, list[float]] = {method: [] for method in METHODS}
-    for position, (query, docs) in enumerate(batch):
-        for method in METHODS if position % 2 == 0 else METHODS[::-1]:
-            began = time.perf_counter()
-            await rerankers[method].arank(query, docs, top_n=10)
-            walls[method].append(time.perf_counter() - began)
-    return walls
-
-
 def consistency(requests: list[RerankRequest], qrels: Qrels, batch: Batch, seeds: list[int],
                 ms: list[int], setwise_queries: int, started: float,
                 ) -> dict[tuple[str, int], list[tuple[float, float]]]:
     """(nDCG@10, calls per query) per (strategy, m), one entry per judge seed."""
     outcomes: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for seed in seeds:
-        with judge_server(requests, qrels, noise=NOISE, position_bias=BIAS,
+        with harness.judge_server(requests, qrels, noise=NOISE, position_bias=BIAS,
                           seed=seed) as server:
             for m in ms:
                 variants: list[tuple[str, Reranker, int]] = [
                     (f"listwise {method}", listwise(server.url, method, m), len(batch))
                     for method in METHODS]
                 if setwise_queries:
-                    variants.append(("setwise c=3 k=10", judge_reranker(
+                    variants.append(("setwise c=3 k=10", harness.judge_reranker(
                         "setwise", server.url, num_permutations=m, k=10), setwise_queries))
                 for label, rr, count in variants:
                     results = run(rr, batch[:count])
-                    score = mean_score(requests[:count], results, qrels)
+                    score = harness.mean_score(requests[:count], results, qrels)
                     calls = per_query(results, "llm_calls")
                     outcomes.setdefault((label, m), []).append((score, calls))
                     log(started, f"seed {seed}, {label}, m={m}: nDCG@10 {score:.4f}, "
@@ -170,7 +135,7 @@ def how_to_read(rows: list[list[object]], scores: dict[tuple[str, str], float],
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = harness.arguments(__doc__)
     parser.add_argument("--latency-ms", type=float, default=300.0,
                         help="the judge's latency for the timing run (default 300)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
@@ -180,13 +145,14 @@ def main() -> None:
     parser.add_argument("--setwise-queries", type=int, default=0,
                         help="also run setwise self-consistency on the first N queries")
     args = parser.parse_args()
-    requests, qrels = dl19(args)
-    batch = batch_of(requests)
+    requests, qrels = harness.dl19(args)
+    batch = harness.batch_of(requests)
     started = time.perf_counter()
 
     rows, scores = quality(requests, qrels, batch, started)
-    with judge_server(requests, qrels, latency_ms=args.latency_ms) as server:
-        walls = asyncio.run(timed(server.url, batch))
+    with harness.judge_server(requests, qrels, latency_ms=args.latency_ms) as server:
+        walls = asyncio.run(harness.interleaved_walls(
+            {method: listwise(server.url, method) for method in METHODS}, batch))
     log(started, "timing done")
     wall = {method: statistics.mean(values) for method, values in walls.items()}
     ratio = statistics.mean(t / s for t, s in zip(walls["topdown"], walls["sliding"],
@@ -210,7 +176,8 @@ def main() -> None:
     setwise = (f" Setwise (heapsort, c=3, k=10) on the first {args.setwise_queries} queries."
                if args.setwise_queries else "")
     body = (
-        f"TREC DL19 BM25 top-100, {subset(requests)}; `openai/judge` through LiteLLM against "
+        f"TREC DL19 BM25 top-100, {subset(requests)}; `{harness.JUDGE_MODEL}` through "
+        "LiteLLM against "
         "`llm-rerank judge-server` in a separate process; cache off, "
         f"`max_concurrency={MAX_CONCURRENCY}`, `top_n=10` (so topdown's k=10); window 20 "
         "(sliding: step 10, 1 pass). Judges: perfect, and noisy + biased (noise "

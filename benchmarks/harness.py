@@ -41,6 +41,10 @@ from llm_rerank.eval import RerankRequest, evaluate, load_trec_dl19, run_from_ra
 
 JUDGE_MODEL = "openai/judge"  # LiteLLM's OpenAI client against the judge's api_base
 MAX_CONCURRENCY = 64
+# The simulated judges the quality figures use: perfect, noisy (N(0, 1) added to each grade),
+# and noisy + position-biased (+1 grade for the first passage of a prompt, fading to +0).
+JUDGES: dict[str, dict[str, float]] = {
+    "perfect": {}, "noisy": {"noise": 1.0}, "noisy + biased": {"noise": 1.0, "position_bias": 1.0}}
 RESULTS = Path(__file__).resolve().parent / "results"
 Qrels = Mapping[str, Mapping[str, int]]
 Aspects = Mapping[str, Mapping[str, Mapping[str, int]]]
@@ -93,6 +97,7 @@ class JudgeProcess:
     """A running judge server: its ``url`` (the ``api_base``) and its counters."""
 
     url: str
+    pid: int = 0
 
     def _call(self, path: str, method: str = "GET") -> dict[str, Any]:
         request = urllib.request.Request(self.url.removesuffix("/v1") + path, method=method,
@@ -145,7 +150,7 @@ def judge_server(requests: Sequence[RerankRequest], qrels: Qrels, *, noise: floa
                    *(part for name, value in knobs.items() for part in (f"--{name}", str(value)))]
         log_file = (Path(folder) / "server.log").open("w+b")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file)
-        judge = JudgeProcess(f"http://127.0.0.1:{port}/v1")
+        judge = JudgeProcess(f"http://127.0.0.1:{port}/v1", process.pid)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -165,6 +170,49 @@ def judge_server(requests: Sequence[RerankRequest], qrels: Qrels, *, noise: floa
             process.kill()
             process.wait()
             log_file.close()
+
+
+SERVE = "import sys; from llm_rerank.cli import main; sys.exit(main())"  # llm-rerank, this Python
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path,
+                 timeout_s: float = 180) -> None:
+    """Wait until ``GET {url}/health`` answers 200; raise if the process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer /health")
+        time.sleep(0.2)
+
+
+@contextmanager
+def healthy_process(command: Sequence[str], url: str, log_path: Path,
+                    stop: Any = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` (stderr to ``log_path``) until the block ends, once ``url`` is healthy;
+    ``stop(process)`` ends it (default: kill)."""
+    with log_path.open("wb") as stream:
+        process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=stream)
+    try:
+        wait_healthy(url, process, log_path)
+        yield process
+    finally:
+        if process.poll() is None:
+            (stop or subprocess.Popen.kill)(process)
+        process.wait()
+
+
+def serve_command(port: int, *options: str) -> list[str]:
+    """``llm-rerank serve`` on ``port`` with this interpreter, without the access log."""
+    return [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--no-access-log",
+            *options]
 
 
 # --- rerankers, batches, scores ----------------------------------------------------------
@@ -196,6 +244,23 @@ def run_batch(ranker: Reranker, batch: Sequence[tuple[Any, ...]], *, desc: str =
               top_n: int | None = None) -> list[RankedResults]:
     """``arun_batch`` from synchronous code."""
     return asyncio.run(arun_batch(ranker, batch, desc=desc, top_n=top_n))
+
+
+async def interleaved_walls(rerankers: Mapping[str, Reranker],
+                            batch: Sequence[tuple[str, Sequence[Any]]],
+                            top_n: int | None = 10) -> dict[str, list[float]]:
+    """Wall seconds per query, one query at a time, the rerankers taking turns (their order
+    rotating query by query, so the machine's load hits all alike); the first warms up."""
+    names = list(rerankers)
+    await rerankers[names[0]].arank(batch[0][0], list(batch[0][1])[:2])  # LiteLLM's imports
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    for position, (query, documents) in enumerate(batch):
+        turn = position % len(names)
+        for name in names[turn:] + names[:turn]:
+            began = time.perf_counter()
+            await rerankers[name].arank(query, list(documents), top_n=top_n)
+            walls[name].append(time.perf_counter() - began)
+    return walls
 
 
 def rankings(requests: Sequence[RerankRequest],
