@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, command_line, data_dir, markdown_table, write_fragment
+from harness import RESULTS, command_line, data_dir, markdown_table, write_fragment
 
 from llm_rerank import get_reranker
 from llm_rerank.eval import evaluate, load_trec_dl19

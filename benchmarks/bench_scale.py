@@ -24,8 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from harness import JUDGE_MODEL as MODEL
-from harness import _free_port as free_port
-from harness import arguments, data_dir, judge_server, markdown_table, write_fragment
+from harness import arguments, data_dir, free_port, judge_server, markdown_table, write_fragment
 
 from llm_rerank.eval import RerankRequest, load_trec_dl19
 from llm_rerank.testing import JudgeServer
