@@ -19,6 +19,8 @@ llm_rerank.errors.InvalidInput: local model file not found: no/such/file.gguf
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import importlib.util
 import math
 import os
@@ -172,8 +174,21 @@ def load_model(model: str) -> LoadedModel:
                 chat_format=CHAT_FORMATS.get(model_name(model)), verbose=False,
             )
             window = min(int(llama.n_ctx()), int(llama._model.n_ctx_train()))
+            if not _models:
+                atexit.register(close_models)
             _models[path] = LoadedModel(llama=llama, context_window=window)
     return _models[path]
+
+
+def close_models() -> None:
+    """Free every loaded model now, while the interpreter is whole (registered at exit:
+    llama-cpp's own finalizer, run during interpreter shutdown, printed a traceback)."""
+    with _load_lock:
+        loaded = list(_models.values())
+        _models.clear()
+    for model in loaded:
+        with contextlib.suppress(Exception):
+            model.llama.close()
 
 
 class LogprobRecorder:

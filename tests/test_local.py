@@ -118,3 +118,20 @@ def test_a_gguf_path_gets_its_real_context_window() -> None:
     so prompts were never shrunk for it."""
     path = resolve_model_path("local/smollm2-135m")
     assert context_window(f"local/{path}") == 8192
+
+
+@needs_local_model
+def test_a_program_that_used_the_local_model_exits_without_a_traceback(tmp_path: Path) -> None:
+    """Defect: llama-cpp's finalizer ran during interpreter shutdown and printed
+    "Exception ignored in: <function Llama.__del__ ...>" and a traceback after the demo."""
+    import subprocess
+
+    script = ("from llm_rerank import ListwiseReranker\n"
+              "r = ListwiseReranker('local/smollm2-135m', cache=False,"
+              " completion_kwargs={'max_tokens': 8})\n"
+              "print(len(r.rank('capital of France', ['Paris is in France.', 'Bananas.'])))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
