@@ -63,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"cannot listen on {args.host}:{args.port}: {reason}; pick another "
                            "--port (--port 0 picks a free one) or --host") from None
     parts = f", {counted(sum(map(len, aspects.values())), 'query part')}" if aspects else ""
-    print(f"judge server: {counted(len(requests), 'query')}{parts}, "
-          f"{counted(sum(map(len, qrels.values())), 'judgment')}; "
-          f"api_base {server.url} (model openai/{server.model_name}); Ctrl-C stops",
-          file=sys.stderr, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # from the banner on, Ctrl-C is a clean stop
+        print(f"judge server: {counted(len(requests), 'query')}{parts}, "
+              f"{counted(sum(map(len, qrels.values())), 'judgment')}; "
+              f"api_base {server.url} (model openai/{server.model_name}); Ctrl-C stops",
+              file=sys.stderr, flush=True)
         server.serve_forever()
     return 0
 
