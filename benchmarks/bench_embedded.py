@@ -4,9 +4,11 @@ the reranked BM25 top-k against BM25's own order on the same queries, and what i
 with errors or a stop reason, and for pointwise where each score came from).
 
 Queries are ranked one after the other (the model serializes calls anyway), each timed.
-Each run is added to a JSON store (``--store``), so runs of different strategies, models
-and query counts can be made one at a time; the fragment ``embedded`` is rendered from the
-whole store, one table per model, each row with the command that produced it.
+Each query's figures are added to a JSON store (``--store``) as soon as it is ranked, and
+a query already in the store is not ranked again: runs of different strategies, models and
+query counts can be made one at a time, and an interrupted run resumes. The fragment
+``embedded`` is rendered from the whole store, one table per model, each row with the
+commands that produced it.
 
 Usage: python benchmarks/bench_embedded.py --model local/smollm2-135m
            [--strategies pointwise,listwise] [--queries N] [--top-k 20] [--cache DIR]
@@ -30,7 +32,7 @@ from llm_rerank import get_reranker
 from llm_rerank.eval import evaluate, load_trec_dl19
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.eval.trec import Qrels
-from llm_rerank.local import PERMUTATION_GRAMMAR
+from llm_rerank.local import PASSAGE_CHOICE_GRAMMAR, PERMUTATION_GRAMMAR
 from llm_rerank.models import RankedResults
 
 
@@ -51,6 +53,9 @@ STRATEGIES = {
         "completion_kwargs": {"grammar": PERMUTATION_GRAMMAR, "max_tokens": 6 * 20 + 8}}),
     "balanced": Strategy("listwise preset=balanced", "listwise", {"preset": "balanced"}),
     "pairwise": Strategy("pairwise heapsort k=10", "pairwise", {"method": "heapsort", "k": 10}),
+    "pairwise-grammar": Strategy("pairwise heapsort k=10, grammar", "pairwise", {
+        "method": "heapsort", "k": 10,
+        "completion_kwargs": {"grammar": PASSAGE_CHOICE_GRAMMAR}}),
     "setwise": Strategy("setwise heapsort c=3 k=10", "setwise", {"num_children": 3, "k": 10}),
     "criteria": Strategy("criteria auto", "criteria", {"criteria": "auto"}),
 }
@@ -71,66 +76,70 @@ def references(requests: list[RerankRequest], qrels: Qrels) -> dict[str, float]:
     return {"bm25": ndcg10(bm25, qrels), "ceiling": ndcg10(best, qrels)}
 
 
-def rank_all(model: str, strategy: Strategy, requests: list[RerankRequest],
-             cache: str) -> tuple[list[RankedResults], list[float], list[float]]:
-    """Each query's results, wall time and this process's CPU time (all its threads: on a
-    shared machine the CPU time compares models better than the wall time)."""
-    reranker = get_reranker(strategy.name, model=model, cache=cache, **strategy.options)
-    results, walls, cpus = [], [], []
-    for request in requests:
-        started, cpu = time.perf_counter(), time.process_time()
-        results.append(asyncio.run(reranker.arank(request.query, request.documents)))
-        walls.append(time.perf_counter() - started)
-        cpus.append(time.process_time() - cpu)
-        print(f"  {request.query_id}: {walls[-1]:.1f} s ({cpus[-1]:.1f} s CPU), "
-              f"{results[-1].usage.llm_calls} calls", flush=True)
-    return results, walls, cpus
-
-
-def summarize(strategy: Strategy, requests: list[RerankRequest], qrels: Qrels,
-              results: list[RankedResults], walls: list[float],
-              cpus: list[float]) -> dict[str, Any]:
-    """One table row's figures (means per query unless said otherwise)."""
-    rankings = {r.query_id: [str(x.document.id) for x in res]
-                for r, res in zip(requests, results, strict=True)}
-    bm25 = {r.query_id: [str(d.id) for d in r.documents] for r in requests}
-    sources = Counter(str(x.details.get("source")) for res in results for x in res.results
-                      if "source" in x.details)
-    count = len(results)
+def measure(reranker: Any, request: RerankRequest) -> dict[str, Any]:
+    """One query ranked cold: its order and what it cost (wall time, and this process's CPU
+    time, all its threads: on a shared machine the CPU time compares models better)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result: RankedResults = asyncio.run(reranker.arank(request.query, request.documents))
+    usage = result.usage
     return {
-        "strategy": strategy.label, "queries": count,
-        "ndcg": ndcg10(rankings, qrels), "bm25": ndcg10(bm25, qrels),
-        "calls": sum(r.usage.llm_calls for r in results) / count,
-        "cache_hits": sum(r.usage.cache_hits for r in results),
-        "prompt_tokens": sum(r.usage.prompt_tokens for r in results) / count,
-        "completion_tokens": sum(r.usage.completion_tokens for r in results) / count,
-        "wall_s": statistics.mean(walls), "cpu_s": statistics.mean(cpus),
-        "parse_failures": sum(r.usage.parse_failures for r in results),
-        "repairs": sum(r.usage.repairs for r in results),
-        "with_errors": sum(1 for r in results if r.errors),
-        "stopped": sum(1 for r in results if r.stopped),
-        "sources": dict(sources), "command": command_line(),
+        "ranking": [str(x.document.id) for x in result],
+        "calls": usage.llm_calls, "cache_hits": usage.cache_hits,
+        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
+        "parse_failures": usage.parse_failures, "repairs": usage.repairs,
+        "errors": len(result.errors), "stopped": bool(result.stopped),
+        "sources": dict(Counter(str(x.details["source"]) for x in result.results
+                                if "source" in x.details)),
     }
 
 
-def render(store: dict[str, dict[str, dict[str, Any]]]) -> str:
+def summarize(label: str, requests: list[RerankRequest], qrels: Qrels,
+              measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One table row: means per query of the measured ``requests`` (counts are totals)."""
+    done = [r for r in requests if r.query_id in measured]
+    records = [measured[r.query_id] for r in done]
+    count = len(records)
+    sources: Counter[str] = Counter()
+    for record in records:
+        sources.update(record["sources"])
+
+    def mean(field: str) -> float:
+        return statistics.mean(record[field] for record in records)
+
+    return {
+        "strategy": label, "queries": count,
+        "ndcg": ndcg10({r.query_id: measured[r.query_id]["ranking"] for r in done}, qrels),
+        "bm25": ndcg10({r.query_id: [str(d.id) for d in r.documents] for r in done}, qrels),
+        "calls": mean("calls"), "prompt_tokens": mean("prompt_tokens"),
+        "completion_tokens": mean("completion_tokens"), "wall_s": mean("wall_s"),
+        "cpu_s": mean("cpu_s"), "cache_hits": sum(r["cache_hits"] for r in records),
+        "parse_failures": sum(r["parse_failures"] for r in records),
+        "repairs": sum(r["repairs"] for r in records),
+        "with_errors": sum(1 for r in records if r["errors"]),
+        "stopped": sum(1 for r in records if r["stopped"]), "sources": dict(sources),
+    }
+
+
+def render(store: dict[str, Any], requests: list[RerankRequest], qrels: Qrels) -> str:
     header = ["strategy", "queries", "nDCG@10", "BM25 same queries", "delta", "calls/q",
               "prompt tok/q", "compl. tok/q", "wall s/q", "CPU s/q", "parse fail", "repairs",
               "q with errors", "q stopped", "score sources"]
-    reference = store.pop("references", {})
-    parts = ["| queries x candidates | BM25 order | best order of the candidates (qrels) |\n"
-             "|---|---|---|\n" + "\n".join(f"| {key} | {r['bm25']:.4f} | {r['ceiling']:.4f} |"
-                                         for key, r in sorted(reference.items())) + "\n"]
-    for model, rows in store.items():
+    reference = references(requests, qrels)
+    parts = [f"All {len(requests)} queries: BM25's order {reference['bm25']:.4f}, the best order "
+             f"of the same candidates (by the qrels) {reference['ceiling']:.4f}.\n"]
+    for model, runs in store.items():
+        rows = [summarize(run["strategy"], requests, qrels, run["queries"])
+                for run in runs.values()]
         table = [[r["strategy"], r["queries"], r["ndcg"], r["bm25"],
-                  f"{r['ndcg'] - r['bm25']:+.4f}",
-                  f"{r['calls']:.1f}", f"{r['prompt_tokens']:.0f}",
-                  f"{r['completion_tokens']:.0f}", f"{r['wall_s']:.1f}",
-                  f"{r['cpu_s']:.1f}" if "cpu_s" in r else "-", r["parse_failures"],
+                  f"{r['ndcg'] - r['bm25']:+.4f}", f"{r['calls']:.1f}",
+                  f"{r['prompt_tokens']:.0f}", f"{r['completion_tokens']:.0f}",
+                  f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", r["parse_failures"],
                   r["repairs"], r["with_errors"], r["stopped"],
                   ", ".join(f"{k} {v}" for k, v in sorted(r["sources"].items())) or "-"]
-                 for r in rows.values()]
-        commands = "\n".join(sorted({f"    {r['command']}" for r in rows.values()}))
+                 for r in rows if r["queries"]]
+        commands = "\n".join(sorted({f"    {command}" for run in runs.values()
+                                      for command in run["commands"]}))
         parts.append(f"### `{model}`\n\n{markdown_table(header, table)}\n\nCommands:\n\n"
                      f"{commands}\n")
     return "\n".join(parts)
@@ -154,7 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
-                        help="comma-separated; empty: only the references and the fragment")
+                        help="comma-separated; empty: only the fragment")
     parser.add_argument("--queries", type=int, default=None, help="the first N queries")
     parser.add_argument("--top-k", type=int, default=20, help="BM25 candidates per query")
     parser.add_argument("--cache", default=None, help="response cache folder (default: "
@@ -162,30 +171,40 @@ def main() -> None:
     parser.add_argument("--store", default=str(RESULTS / "embedded.json"))
     parser.add_argument("--data", default=None)
     args = parser.parse_args()
-    requests, qrels = load_trec_dl19(data_dir(args.data) / "trec-dl19")
-    requests = [RerankRequest(r.query_id, r.query, r.documents[: args.top_k])
-                for r in requests[: args.queries]]
+    everything, qrels = load_trec_dl19(data_dir(args.data) / "trec-dl19")
+    everything = [RerankRequest(r.query_id, r.query, r.documents[: args.top_k])
+                  for r in everything]
+    requests = everything[: args.queries]
     cache = args.cache or str(Path("/tmp/llm-rerank-embedded") / args.model.replace("/", "_"))
     store_path = Path(args.store)
     store = json.loads(store_path.read_text()) if store_path.is_file() else {}
-    store.setdefault("references", {})[f"{len(requests)} x {args.top_k}"] = references(
-        requests, qrels)
     for key in filter(None, args.strategies.split(",")):
         strategy = STRATEGIES[key]
-        print(f"{args.model} {strategy.label} on {len(requests)} queries", flush=True)
-        results, walls, cpus = rank_all(args.model, strategy, requests, cache)
-        row = summarize(strategy, requests, qrels, results, walls, cpus)
-        store.setdefault(args.model, {})[f"{key}/{len(requests)}/{args.top_k}"] = row
-        save(store_path, store)
-    save(store_path, store)
+        run = store.setdefault(args.model, {}).setdefault(
+            f"{key}/{args.top_k}", {"strategy": strategy.label, "commands": [], "queries": {}})
+        if command_line() not in run["commands"]:
+            run["commands"].append(command_line())
+        todo = [r for r in requests if r.query_id not in run["queries"]]
+        print(f"{args.model} {strategy.label}: {len(todo)} of {len(requests)} queries to run",
+              flush=True)
+        reranker = get_reranker(strategy.name, model=args.model, cache=cache,
+                                **strategy.options)
+        for request in todo:
+            record = measure(reranker, request)
+            run["queries"][request.query_id] = record
+            print(f"  {request.query_id}: {record['wall_s']:.1f} s "
+                  f"({record['cpu_s']:.1f} s CPU), {record['calls']} calls", flush=True)
+            save(store_path, store, everything, qrels, args.top_k)
+    save(store_path, store, everything, qrels, args.top_k)
 
 
-def save(path: Path, store: dict[str, Any]) -> None:
+def save(path: Path, store: dict[str, Any], requests: list[RerankRequest], qrels: Qrels,
+         top_k: int) -> None:
     """Write the store and render the fragment from it."""
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(store, indent=1))
-    write_fragment("embedded", "Embedded models on TREC DL19 (top 20)",
-                   INTRO + "\n" + render(dict(store)))
+    write_fragment("embedded", f"Embedded models on TREC DL19 (top {top_k})",
+                   INTRO + "\n" + render(store, requests, qrels))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ PERMUTATION_GRAMMAR = r"""
 root ::= id (" > " id)*
 id ::= "[" [1-9] [0-9]? "]"
 """
+# The same for pairwise answers: one of the two choices the PRP prompt asks for.
+PASSAGE_CHOICE_GRAMMAR = r"""
+root ::= "Passage A" | "Passage B"
+"""
 
 
 def verdict_grammar(count: int, labels: tuple[str, ...] = ("no", "partly", "yes")) -> str:
