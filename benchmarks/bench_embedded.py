@@ -32,7 +32,7 @@ from llm_rerank import get_reranker
 from llm_rerank.eval import evaluate, load_trec_dl19
 from llm_rerank.eval.io import RerankRequest
 from llm_rerank.eval.trec import Qrels
-from llm_rerank.local import PASSAGE_CHOICE_GRAMMAR, PERMUTATION_GRAMMAR
+from llm_rerank.local import PASSAGE_CHOICE_GRAMMAR, PERMUTATION_GRAMMAR, passage_choice_grammar
 from llm_rerank.models import RankedResults
 
 
@@ -57,6 +57,10 @@ STRATEGIES = {
         "method": "heapsort", "k": 10,
         "completion_kwargs": {"grammar": PASSAGE_CHOICE_GRAMMAR}}),
     "setwise": Strategy("setwise heapsort c=3 k=10", "setwise", {"num_children": 3, "k": 10}),
+    # a parent and its 3 children: passages A to D
+    "setwise-grammar": Strategy("setwise heapsort c=3 k=10, grammar", "setwise", {
+        "num_children": 3, "k": 10,
+        "completion_kwargs": {"grammar": passage_choice_grammar(4)}}),
     "criteria": Strategy("criteria auto", "criteria", {"criteria": "auto"}),
 }
 

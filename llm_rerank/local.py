@@ -50,10 +50,21 @@ PERMUTATION_GRAMMAR = r"""
 root ::= id (" > " id)*
 id ::= "[" [1-9] [0-9]? "]"
 """
-# The same for pairwise answers: one of the two choices the PRP prompt asks for.
-PASSAGE_CHOICE_GRAMMAR = r"""
-root ::= "Passage A" | "Passage B"
-"""
+
+
+def passage_choice_grammar(count: int) -> str:
+    """A GBNF grammar for pairwise and setwise answers: ``Passage A`` .. the ``count``-th
+    letter.
+
+    >>> print(passage_choice_grammar(4))
+    root ::= "Passage " [A-D]
+    """
+    if not 2 <= count <= 26:
+        raise ValueError(f"count must be in 2..26, got {count}")
+    return f'root ::= "Passage " [A-{chr(ord("A") + count - 1)}]'
+
+
+PASSAGE_CHOICE_GRAMMAR = passage_choice_grammar(2)  # a pairwise (PRP) answer
 
 
 def verdict_grammar(count: int, labels: tuple[str, ...] = ("no", "partly", "yes")) -> str:
