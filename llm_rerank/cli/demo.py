@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..wording import counted
-from .options import add_strategy_option, llm_options
+from .options import add_strategy_option, is_llm_strategy, llm_options
 
 if TYPE_CHECKING:
     from ..models import Usage
@@ -98,7 +98,7 @@ def strategy_template(name: str) -> PromptTemplate | None:
 
 def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
     """Options of the demo's reranker; a windowed strategy (listwise) ranks each query in a
-    single window.
+    single window. A cross-encoder takes only its model (``-m``), which has no default here.
 
     A local model's answers are capped at what a permutation of the window needs
     (``[10] > [3] > ...``, about 5 tokens an id), and, where the strategy's template asks
@@ -108,6 +108,17 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
     from ..registry import reranker_class
 
     options: dict[str, Any] = {"model": args.model}
+    if not is_llm_strategy(args.strategy):
+        if args.model == DEFAULT_MODEL:
+            raise InvalidInput(f"strategy {args.strategy!r} needs a cross-encoder model: "
+                               f"llm-rerank demo -s {args.strategy} -m NAME_OR_PATH (a "
+                               "sentence-transformers CrossEncoder, e.g. "
+                               "cross-encoder/ms-marco-MiniLM-L6-v2)")
+        for flag in ("api_base", "api_key", "no_cache"):
+            if getattr(args, flag):
+                raise InvalidInput(f"--{flag.replace('_', '-')} does not apply to strategy "
+                                   f"{args.strategy!r}, which calls no LLM")
+        return options
     fields = getattr(reranker_class(args.strategy), "Options", None)
     if fields is not None and {"window_size", "step"} <= set(fields.model_fields):
         options.update(window_size=window, step=window)
