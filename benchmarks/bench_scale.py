@@ -19,8 +19,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from harness import JUDGE_MODEL as MODEL
@@ -68,22 +66,6 @@ class Redis:
         redis.Redis.from_url(self.url).flushdb()
 
 
-@contextmanager
-def judge(requests: list[RerankRequest], qrels: Any, **knobs: Any
-          ) -> Iterator[tuple[JudgeServer, list[float]]]:
-    """The judge on a thread of this process, and the arrival time of every request."""
-    arrived: list[float] = []
-    with JudgeServer(requests, qrels, **knobs) as server:
-        answer = server.complete
-
-        def complete(body: object, tag: Any = None) -> Any:
-            arrived.append(time.monotonic())
-            return answer(body, tag)
-
-        server.complete = complete  # type: ignore[method-assign]
-        yield server, arrived
-
-
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -97,7 +79,7 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 def serve_pair(redis: Redis, requests: list[RerankRequest], qrels: Any) -> list[str]:
     request = requests[0]
     body = {"query": request.query, "documents": [d.text for d in request.documents[:20]]}
-    with judge(requests, qrels) as (server, arrived):
+    with JudgeServer(requests, qrels) as server:
         ports = [free_port(), free_port()]
         processes = [subprocess.Popen(
             ["llm-rerank", "serve", "-s", "listwise", "-m", MODEL, "--api-base", server.url,
@@ -112,9 +94,9 @@ def serve_pair(redis: Redis, requests: list[RerankRequest], qrels: Any) -> list[
                     except OSError:
                         time.sleep(0.1)
             first = post(f"http://127.0.0.1:{ports[0]}/v2/rerank", body)
-            after_first = len(arrived)
+            after_first = len(server.arrivals)
             second = post(f"http://127.0.0.1:{ports[1]}/v2/rerank", body)
-            reached = len(arrived) - after_first
+            reached = len(server.arrivals) - after_first
         finally:
             for process in processes:
                 process.terminate()
@@ -160,16 +142,16 @@ def shared_budget(redis: Redis, requests: list[RerankRequest], qrels: Any) -> li
 
     batch = [(r.query, [d.text for d in r.documents[:32]]) for r in requests[:1]]
     rows, checks = [], []
-    with judge(requests, qrels, latency_ms=20) as (server, arrived), \
+    with JudgeServer(requests, qrels, latency_ms=20) as server, \
             multiprocessing.get_context("spawn").Pool(2) as pool:
         for limits, on_budget in (({"max_calls": 40}, "keep_order"),
                                   ({"max_calls": 40}, "raise"),
                                   ({"max_cost_usd": 0.002}, "keep_order")):
             redis.flush()
-            before = len(arrived)
+            before = len(server.arrivals)
             outcomes = pool.map(budget_child, [(server.url, redis.url, limits, on_budget,
                                                 batch)] * 2)
-            reached = len(arrived) - before
+            reached = len(server.arrivals) - before
             cost = Budget(store=redis.url, name="team-a").spent()[2]
             limit = next(iter(limits.items()))
             rows.append([f"{limit[0]}={limit[1]}", on_budget, reached,
@@ -223,7 +205,7 @@ def shared_rate(redis: Redis, requests: list[RerankRequest], qrels: Any,
     batch = [(r.query, [d.text for d in r.documents[:50]]) for r in requests]
     context = multiprocessing.get_context("spawn")
     ready, results = context.Barrier(3), context.Queue()
-    with judge(requests, qrels, max_rpm=600) as (server, arrived):
+    with JudgeServer(requests, qrels, max_rpm=600) as server:
         processes = [context.Process(target=rate_child, args=(
             server.url, redis.url, 2 + seconds + 1, batch, ready, results)) for _ in range(2)]
         for process in processes:
@@ -234,7 +216,7 @@ def shared_rate(redis: Redis, requests: list[RerankRequest], qrels: Any,
         for process in processes:
             process.join(60)
         stats = server.stats()
-    window = [t for t in arrived if opened <= t < opened + seconds]
+    window = [t for t in server.arrivals if opened <= t < opened + seconds]
     per_minute = len(window) / seconds * 60
     ok = stats.rate_limited == 0 and abs(per_minute - 600) <= 30
     return [
@@ -286,7 +268,7 @@ def ray_batches(requests: list[RerankRequest], qrels: Any) -> list[str]:
              log_to_driver=False)
     table = []
     try:
-        with judge(requests, qrels, latency_ms=100) as (server, _):
+        with JudgeServer(requests, qrels, latency_ms=100) as server:
             options = {"model": MODEL, "api_base": server.url, "api_key": "x", "cache": False,
                        "transport": "direct", "max_concurrency": 64}
             local = get_reranker("listwise", **options).rank_batch(

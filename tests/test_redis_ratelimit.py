@@ -7,8 +7,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,21 +20,6 @@ from llm_rerank.ratelimit import RateLimit
 from llm_rerank.testing import JudgeServer, fake_llm
 
 __all__ = ["redis_session_url", "redis_url"]  # fixtures used below
-
-
-@contextmanager
-def judge(**knobs: Any) -> Iterator[tuple[JudgeServer, list[float]]]:
-    """The simulated judge, and the times its requests arrived (the provider's view)."""
-    arrived: list[float] = []
-    with JudgeServer(REQUESTS, QRELS, **knobs) as server:
-        answer = server.complete
-
-        def complete(body: object, tag: Any = None) -> Any:
-            arrived.append(time.monotonic())
-            return answer(body, tag)
-
-        server.complete = complete  # type: ignore[method-assign]
-        yield server, arrived
 
 
 def judged(server: JudgeServer, **options: Any) -> Reranker:
@@ -69,10 +52,10 @@ def timed(respond_text: str, started: list[float]):  # type: ignore[no-untyped-d
 
 
 def test_local_max_rpm_spaces_call_starts() -> None:
-    with judge() as (server, arrived):
+    with JudgeServer(REQUESTS, QRELS) as server:
         results = judged(server, max_rpm=1200).rank(REQUEST.query, REQUEST.documents[:8])
-    assert len(results) == 8 and len(arrived) == 8
-    assert spaced(arrived, 0.05)  # one start every 50 ms, never a burst
+    assert len(results) == 8 and len(server.arrivals) == 8
+    assert spaced(server.arrivals, 0.05)  # one start every 50 ms, never a burst
 
 
 def test_two_clients_share_max_rpm_through_the_store(redis_url: str) -> None:
@@ -82,9 +65,9 @@ def test_two_clients_share_max_rpm_through_the_store(redis_url: str) -> None:
         await asyncio.gather(*(r.arank(REQUEST.query, REQUEST.documents[:6])
                                for r in rerankers))
 
-    with judge() as (server, arrived):
+    with JudgeServer(REQUESTS, QRELS) as server:
         asyncio.run(both(server))
-    assert len(arrived) == 12 and spaced(arrived, 0.05)
+    assert len(server.arrivals) == 12 and spaced(server.arrivals, 0.05)
 
 
 def test_max_tpm_spaces_calls_by_their_tokens() -> None:
@@ -128,15 +111,16 @@ def test_a_providers_retry_after_wins_and_holds_back_every_sharer(redis_url: str
 def test_a_failing_store_falls_back_to_the_local_clock(caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("redis")
     store = f"redis://127.0.0.1:{free_port()}/0"
-    with caplog.at_level(logging.WARNING, "llm_rerank.ratelimit"), judge() as (server, arrived):
+    with caplog.at_level(logging.WARNING, "llm_rerank.ratelimit"), \
+            JudgeServer(REQUESTS, QRELS) as server:
         reranker = judged(server, max_rpm=1200, rate_limit_store=store)
         results = reranker.rank(REQUEST.query, REQUEST.documents[:4])
-    assert len(results) == 4 and spaced(arrived, 0.05)
+    assert len(results) == 4 and spaced(server.arrivals, 0.05)
     assert len([r for r in caplog.records if "rate-limit store" in r.getMessage()]) == 1
 
 
 def test_no_429s_from_a_rate_limited_provider(redis_url: str) -> None:
-    with judge(max_rpm=300) as (server, _):  # a bucket of 5, refilled 5 a second
+    with JudgeServer(REQUESTS, QRELS, max_rpm=300) as server:  # a bucket of 5, refilled 5 a second
         unlimited = judged(server).rank(REQUEST.query, REQUEST.documents)
         assert server.stats().rate_limited > 0 and unlimited.usage.retries > 0  # it does 429
         time.sleep(1.1)  # the provider's bucket refills

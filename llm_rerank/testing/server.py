@@ -182,7 +182,8 @@ class JudgeServer:
     ``position_bias``, ``latency_ms``, ``error_rate``, ``garbage_rate``, ``seed``) are those
     of ``JudgeKnobs``; ``malformed_rate`` is the share of 200 answers that are not chat
     completions. ``port=0`` picks a free port; ``.url`` is the ``api_base`` to use with a
-    LiteLLM ``openai/...`` model. ``max_rpm`` makes it a rate-limited provider: a token
+    LiteLLM ``openai/...`` model; ``.arrivals`` holds when each request arrived (the
+    provider's view of a client's pacing). ``max_rpm`` makes it a rate-limited provider: a token
     bucket of one second's worth of requests, refilled at ``max_rpm`` a minute; a request
     finding it empty gets a 429 with ``Retry-After: 1``.
     """
@@ -201,6 +202,7 @@ class JudgeServer:
         self.verbose = verbose
         self._lock = threading.Lock()
         self._stats = JudgeStats()
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in arrival order
         self._in_flight = 0
         self._attempts: dict[str, int] = {}
         self._connections: set[socket.socket] = set()
@@ -288,6 +290,7 @@ class JudgeServer:
         """Answer one chat-completion request body, whose request carried ``tag`` (its
         ``kind`` says what the prompt asks): ``(status, payload, headers)``."""
         with self._lock:
+            self.arrivals.append(time.monotonic())
             self._stats.requests += 1
             self._in_flight += 1
             self._stats.peak_concurrency = max(self._stats.peak_concurrency, self._in_flight)
