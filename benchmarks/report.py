@@ -14,9 +14,12 @@ ORDER = ["overhead", "cli", "quality", "cost", "embedded", "speed", "pairwise_bi
 
 INTRO = """# Benchmarks
 
-Every figure below names the command that produced it. All LLM figures come from the
+Every figure below names the command that produced it. The LLM figures come from the
 project's simulated judge (`llm_rerank.testing`, an OpenAI-compatible server on 127.0.0.1
-answering from the TREC qrels), reached through the real LiteLLM HTTP path. Timings are
+answering from the TREC qrels), reached through the real LiteLLM HTTP path, except two
+sections that run real small models on the CPU: "Embedded models on TREC DL19" (SmolLM2
+135M and Gemma 3 270M in-process) and "Pointwise through a real server" (llama-cpp-python's
+OpenAI-compatible server). Timings are
 ratios measured side by side in one run; the machine is shared and noisy.
 The pass/fail figures (hostile answers, the CLI under hostile input, the call path) come
 from slow tests that assert them and write their sections
