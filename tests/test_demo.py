@@ -3,6 +3,7 @@ model when it is installed."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import subprocess
@@ -11,8 +12,11 @@ import sys
 import pytest
 from tiny_models import tiny_cross_encoder
 
+from llm_rerank import get_reranker
 from llm_rerank.cli import main
+from llm_rerank.cli.demo import reranker_options
 from llm_rerank.data import SAMPLE_CANDIDATES, SAMPLE_QRELS, load_sample
+from llm_rerank.local import PERMUTATION_GRAMMAR
 from llm_rerank.testing import fake_llm
 
 PASSAGE = re.compile(r"^\[(\d+)\] (.+)$", re.MULTILINE)
@@ -97,6 +101,20 @@ def test_demo_runs_a_cross_encoder(capsys: pytest.CaptureFixture[str],
     out = capsys.readouterr().out
     assert f"cross-encoder on {model}" in out and "Mean nDCG@10 over 1 query" in out
     assert "Usage: 0 LLM calls" in out
+
+
+@pytest.mark.parametrize(("strategy", "grammar"), [
+    ("listwise", PERMUTATION_GRAMMAR),
+    ("pairwise", 'root ::= "Passage " [A-B]'),
+    ("setwise", 'root ::= "Passage " [A-D]'),  # a parent and its 3 children
+    ("pointwise", None),
+])
+def test_demo_holds_a_local_model_to_the_answer_shape(strategy: str, grammar: str | None) -> None:
+    args = argparse.Namespace(model="local/smollm2-135m", strategy=strategy, api_base=None,
+                              api_key=None, no_cache=False)
+    kwargs = reranker_options(args, window=10)["completion_kwargs"]
+    assert kwargs.get("grammar") == grammar
+    assert get_reranker(strategy, **reranker_options(args, window=10))  # options it accepts
 
 
 def test_demo_help_does_not_import_litellm_or_llama() -> None:

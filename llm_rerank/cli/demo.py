@@ -102,8 +102,9 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
 
     A local model's answers are capped at what a permutation of the window needs
     (``[10] > [3] > ...``, about 5 tokens an id), and, where the strategy's template asks
-    for a permutation, constrained to that shape by a grammar: a tiny model otherwise
-    rambles instead of ranking.
+    for a permutation or a passage choice, constrained to that shape by a grammar: a tiny
+    model otherwise rambles instead of ranking (unconstrained, Gemma 3 270M, a base model,
+    answered about half of its pairwise prompts on DL19 with something unreadable).
     """
     from ..registry import reranker_class
 
@@ -123,12 +124,16 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
     if fields is not None and {"window_size", "step"} <= set(fields.model_fields):
         options.update(window_size=window, step=window)
     if args.model.startswith("local/"):
-        from ..local import PERMUTATION_GRAMMAR
+        from ..local import PERMUTATION_GRAMMAR, passage_choice_grammar
 
         kwargs: dict[str, Any] = {"max_tokens": LOCAL_TOKENS_PER_ID * window + 8}
         template = strategy_template(args.strategy)
         if template is not None and template.answer == "permutation":
             kwargs["grammar"] = PERMUTATION_GRAMMAR
+        elif template is not None and template.answer == "passage_choice":
+            children = fields.model_fields.get("num_children") if fields else None
+            kwargs["grammar"] = passage_choice_grammar(
+                2 if children is None else int(children.default) + 1)  # a parent + children
         options["completion_kwargs"] = kwargs
     options.update(llm_options(api_base=args.api_base, api_key=args.api_key,
                                no_cache=args.no_cache))
