@@ -149,17 +149,20 @@ def render(store: dict[str, Any], requests: list[RerankRequest], qrels: Qrels) -
     return "\n".join(parts)
 
 
-INTRO = """TREC DL19, BM25's top 20 per query, each strategy with each embedded model (CPU,
-llama.cpp). nDCG@10 is compared with BM25's order on the same queries (BM25's nDCG@10 on the
-full top 100 of all 43 queries: 0.5058). Per query: calls, prompt and completion tokens (as
-llama.cpp counts them), wall time, and CPU time (the process's, all threads; the 2 cores were
-shared with other jobs, so wall times vary with their load: CPU time compares runs better).
-Counts over all queries: parse failures, repairs, queries whose results carry errors or a
-stop reason, and for pointwise and criteria the ``details["source"]`` of each score
-(logprobs, text, parse_failed, error). Data: `$LLM_RERANK_DATA/trec-dl19`. Every run was
-cold (each strategy run once per model; the per-model response cache holds only parsed
-answers). Not run yet: listwise preset="balanced" and pairwise heapsort (both models), and
-plain listwise for Gemma; all queries (only the first 3 of 43 were run).
+INTRO = """TREC DL19, BM25's top 20 per query, each strategy with each embedded model (in-process
+llama.cpp on the CPU; `local/smollm2-135m` is SmolLM2-135M-Instruct Q4_1, `local/gemma3-270m`
+Gemma 3 270M Q4_K_M, a base model run with Gemma's chat format). A row's queries are DL19's
+first N in file order; its nDCG@10 is compared with BM25's order of the same queries and
+candidates. Per query: calls, prompt and completion tokens (as llama.cpp counts them), wall
+time and this process's CPU time (all its threads). Counts over the row's queries: parse
+failures, repairs, queries whose results carry errors or a stop reason, and for pointwise
+and criteria the `details["source"]` of each score (logprobs, text, parse_failed, error).
+"grammar" rows hold the answer to its shape with a llama.cpp grammar (`[3] > [1] > ...` for
+listwise, `Passage A`.. for pairwise and setwise), as `llm-rerank demo` does for a local
+model. Every query was ranked cold (a fresh response cache per model; no strategy shares
+prompts with another). Data: `$LLM_RERANK_DATA/trec-dl19`. Each model serializes its calls,
+so wall time is calls x prompt size; the machine had 2 cores, shared at times with other
+jobs: CPU time compares rows better than wall time.
 """
 
 
