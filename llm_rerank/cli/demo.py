@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..wording import counted
-from .options import add_strategy_option, is_llm_strategy, llm_options
+from .options import add_strategy_option, is_llm_strategy, llm_options, refuse_llm_flags
 
 if TYPE_CHECKING:
     from ..models import Usage
@@ -115,10 +115,7 @@ def reranker_options(args: argparse.Namespace, window: int) -> dict[str, Any]:
                                f"llm-rerank demo -s {args.strategy} -m NAME_OR_PATH (a "
                                "sentence-transformers CrossEncoder, e.g. "
                                "cross-encoder/ms-marco-MiniLM-L6-v2)")
-        for flag in ("api_base", "api_key", "no_cache"):
-            if getattr(args, flag):
-                raise InvalidInput(f"--{flag.replace('_', '-')} does not apply to strategy "
-                                   f"{args.strategy!r}, which calls no LLM")
+        refuse_llm_flags(args, ("api_base", "api_key", "no_cache"))
         return options
     fields = getattr(reranker_class(args.strategy), "Options", None)
     if fields is not None and {"window_size", "step"} <= set(fields.model_fields):

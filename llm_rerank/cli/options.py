@@ -241,8 +241,15 @@ def reranker_options(args: argparse.Namespace) -> dict[str, Any]:
         options.update({name: getattr(args, name) for name in LLM_FLAGS
                         if getattr(args, name, None) is not None})
     else:
-        for name in ("api_base", "api_key", "no_cache", "cache_dir", "cache", *LLM_FLAGS):
-            if getattr(args, name):
-                raise InvalidInput(f"--{name.replace('_', '-')} does not apply to strategy "
-                                   f"{args.strategy!r}, which calls no LLM")
+        refuse_llm_flags(args, ("api_base", "api_key", "no_cache", "cache_dir", "cache",
+                                *LLM_FLAGS))
     return {"model": args.model, **options}
+
+
+def refuse_llm_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Raise ``InvalidInput`` for the first of the LLM options ``names`` that was given to a
+    strategy that calls no LLM (``args.strategy``)."""
+    for name in names:
+        if getattr(args, name, None):
+            raise InvalidInput(f"--{name.replace('_', '-')} does not apply to strategy "
+                               f"{args.strategy!r}, which calls no LLM")
